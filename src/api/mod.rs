@@ -1,0 +1,49 @@
+//! The public HTTP API: uploads (presigned PUTs), upload status, and the
+//! object-created webhook. Handlers write to PostgreSQL (and its outbox)
+//! only; they never talk to Kafka.
+
+mod auth;
+mod error;
+mod events;
+mod middleware;
+mod uploads;
+
+pub use auth::{mint_token, Claims};
+pub use error::ApiError;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::config::Settings;
+use crate::pipeline::Topics;
+use crate::storage::ObjectStore;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub objects: ObjectStore,
+    pub topics: Topics,
+    pub metrics: Metrics,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/uploads", post(uploads::create))
+        .route("/v1/uploads/{id}", get(uploads::show))
+        .route("/v1/events/s3", post(events::object_created))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        // A route layer runs after routing, so the route template is known.
+        .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), middleware::observe))
+        .with_state(state)
+}
+
+async fn ready(axum::extract::State(state): axum::extract::State<ApiState>) -> Result<&'static str, ApiError> {
+    sqlx::query("SELECT 1").execute(state.store.pool()).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok("ready")
+}

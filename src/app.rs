@@ -1,0 +1,230 @@
+//! Builds the shared pieces once and starts the roles a process runs:
+//! API, stage workers, outbox relay, metrics listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiState};
+use crate::catalog::Catalog;
+use crate::config::Settings;
+use crate::domain::{Stage, UploadState};
+use crate::pipeline::{self, Engine, KafkaClients, Relay, StageHandler, Topics};
+use crate::stages::{AnalysisPermits, Analyzer, Converter, ModelServer, Recommender};
+use crate::storage::ObjectStore;
+use crate::store::Store;
+use crate::telemetry::{serve_metrics, Lane, Metrics};
+
+#[derive(Clone)]
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub objects: ObjectStore,
+    pub metrics: Metrics,
+    pub topics: Topics,
+    pub kafka: KafkaClients,
+}
+
+/// What one process runs.
+#[derive(Debug, Clone)]
+pub struct Roles {
+    pub api: bool,
+    pub stages: Vec<Stage>,
+}
+
+/// A started process: where it listens and how to stop it.
+pub struct Running {
+    pub api_addr: Option<SocketAddr>,
+    pub metrics_addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    /// Cancels every role and waits for them to finish their current message.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(error = %format!("{error:#}"), "A role stopped with an error."),
+                Err(error) => tracing::warn!(error = %error, "A role panicked."),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until SIGINT/SIGTERM, then stops.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("Shutdown requested; finishing in-flight work.");
+        self.stop().await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = Metrics::new();
+        let store = Store::connect(&settings.database).await.context("cannot connect to PostgreSQL")?;
+        let objects = ObjectStore::new(&settings.storage, metrics.clone());
+        let topics = Topics::new(&settings.kafka.topic_prefix);
+        let kafka = KafkaClients::new(&settings.kafka);
+        Ok(Self { settings: Arc::new(settings), store, objects, metrics, topics, kafka })
+    }
+
+    /// Schema, topics and bucket: everything `migrate` sets up.
+    pub async fn prepare(&self) -> anyhow::Result<()> {
+        self.store.migrate().await.context("database migration failed")?;
+        pipeline::ensure_topics(&self.settings.kafka, &self.topics.all()).await?;
+        self.objects.ensure_bucket().await.context("cannot create the bucket")?;
+        Ok(())
+    }
+
+    pub async fn start(&self, roles: &Roles) -> anyhow::Result<Running> {
+        let shutdown = CancellationToken::new();
+        let mut tasks = Vec::new();
+
+        let metrics_listener = TcpListener::bind(&self.settings.http.metrics_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", self.settings.http.metrics_listen))?;
+        let metrics_addr = metrics_listener.local_addr()?;
+        let metrics = self.metrics.clone();
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::select! { r = serve_metrics(metrics_listener, metrics) => r, _ = stop.cancelled() => Ok(()) }
+        }));
+
+        let mut api_addr = None;
+        if roles.api {
+            let listener = TcpListener::bind(&self.settings.http.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", self.settings.http.listen))?;
+            api_addr = Some(listener.local_addr()?);
+            let router = api::router(ApiState {
+                settings: self.settings.clone(),
+                store: self.store.clone(),
+                objects: self.objects.clone(),
+                topics: self.topics.clone(),
+                metrics: self.metrics.clone(),
+            });
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await?;
+                Ok(())
+            }));
+            tracing::info!(addr = %api_addr.map(|a| a.to_string()).unwrap_or_default(), "API listening.");
+        }
+
+        let relay = Relay {
+            store: self.store.clone(),
+            producer: self.kafka.producer()?,
+            topics: self.topics.clone(),
+            metrics: self.metrics.clone(),
+            poll: self.settings.pipeline.outbox_poll,
+            delivery_timeout: self.settings.kafka.delivery_timeout,
+        };
+        tasks.push(tokio::spawn(pipeline::run_relay(relay, shutdown.clone())));
+        tasks.push(tokio::spawn(refresh_state_gauge(self.clone(), shutdown.clone())));
+
+        let analysis = &self.settings.analysis;
+        for stage in &roles.stages {
+            match stage {
+                Stage::Convert => {
+                    let handler = Converter {
+                        objects: self.objects.clone(),
+                        sample_rate: analysis.sample_rate,
+                        min_duration: analysis.min_duration,
+                    };
+                    self.spawn_stage(handler, 1, &shutdown, &mut tasks);
+                }
+                Stage::Analyze => {
+                    let model = analysis.model_url.as_ref().map(|url| ModelServer {
+                        url: url.clone(),
+                        timeout: analysis.model_timeout,
+                        client: reqwest::Client::new(),
+                    });
+                    let handler = Analyzer {
+                        objects: self.objects.clone(),
+                        permits: AnalysisPermits::new(analysis.permits, self.metrics.clone()),
+                        model,
+                        metrics: self.metrics.clone(),
+                    };
+                    // One consumer per permit, so the permits can all be busy.
+                    self.spawn_stage(handler, analysis.permits.max(1), &shutdown, &mut tasks);
+                }
+                Stage::Recommend => {
+                    let catalog = Catalog::load(&self.settings.catalog.path)?;
+                    tracing::info!(songs = catalog.songs.len(), "Catalog loaded.");
+                    let handler = Recommender {
+                        catalog: Arc::new(catalog),
+                        max_key_shift: self.settings.catalog.max_key_shift,
+                        max_results: self.settings.catalog.max_results,
+                    };
+                    self.spawn_stage(handler, 1, &shutdown, &mut tasks);
+                }
+            }
+        }
+        Ok(Running { api_addr, metrics_addr, shutdown, tasks })
+    }
+
+    fn spawn_stage<H: StageHandler>(
+        &self,
+        handler: H,
+        realtime_consumers: usize,
+        shutdown: &CancellationToken,
+        tasks: &mut Vec<JoinHandle<anyhow::Result<()>>>,
+    ) {
+        let engine = Arc::new(Engine {
+            handler: Arc::new(handler),
+            store: self.store.clone(),
+            kafka: self.kafka.clone(),
+            topics: self.topics.clone(),
+            metrics: self.metrics.clone(),
+            pipeline: self.settings.pipeline.clone(),
+        });
+        for _ in 0..realtime_consumers {
+            tasks.push(tokio::spawn(pipeline::run_consumer(engine.clone(), Lane::Realtime, shutdown.clone())));
+        }
+        // Bulk work (re-drives, replays) has its own topic and consumer (M3).
+        tasks.push(tokio::spawn(pipeline::run_consumer(engine, Lane::Bulk, shutdown.clone())));
+    }
+}
+
+/// Keeps `orakgarak_uploads_in_state` current from the database.
+async fn refresh_state_gauge(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
+    loop {
+        if let Ok(counts) = app.store.count_by_state().await {
+            for state in UploadState::ALL {
+                let n = counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
+                app.metrics.uploads_in_state.get_or_create(&crate::telemetry::metrics_labels::StateLabels { state: state.as_str() }).set(n);
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Container/codec decoding with symphonia (+ libopus for Opus), downmixed
+//! to mono f32.
+
+use std::io::Cursor;
+use std::sync::OnceLock;
+
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{CodecRegistry, DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// Why a recording cannot be used. All of these are permanent: retrying
+/// the same bytes gives the same answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    #[error("the file is not a recording in a supported format ({0})")]
+    Unsupported(String),
+    #[error("the recording is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the recording is silent (peak {peak_dbfs:.0} dBFS)")]
+    Silent { peak_dbfs: f64 },
+    #[error("the recording is too short ({seconds:.2} s; at least {min_seconds:.1} s is needed)")]
+    TooShort { seconds: f64, min_seconds: f64 },
+    #[error("no sung notes were found: {0}")]
+    NoVoice(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub samples: Vec<f32>,
+    pub sample_rate: u32,
+    /// Packets the decoder could not read and skipped.
+    pub skipped_packets: usize,
+}
+
+fn codecs() -> &'static CodecRegistry {
+    static REGISTRY: OnceLock<CodecRegistry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut registry = CodecRegistry::new();
+        symphonia::default::register_enabled_codecs(&mut registry);
+        registry.register_all::<symphonia_adapter_libopus::OpusDecoder>();
+        registry
+    })
+}
+
+fn is_end_of_stream(error: &SymphoniaError) -> bool {
+    // Browser-streamed webm has no final size and ends in an
+    // "unexpected end of file": that is the end of the stream, not a fault.
+    matches!(error, SymphoniaError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof)
+}
+
+/// Decodes the first audio track of `bytes`. `extension` is only a hint.
+pub fn decode_to_mono(bytes: Vec<u8>, extension: Option<&str>) -> Result<Decoded, AudioError> {
+    let stream = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = extension {
+        hint.with_extension(ext);
+    }
+    let probed = symphonia::default::get_probe()
+        .format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
+        .map_err(|e| AudioError::Unsupported(e.to_string()))?;
+    let mut format = probed.format;
+    let track = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| AudioError::Unsupported("no audio track".into()))?;
+    let track_id = track.id;
+    let mut decoder = codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(|e| AudioError::Unsupported(format!("no decoder for this codec: {e}")))?;
+
+    let mut samples = Vec::new();
+    let mut sample_rate = track.codec_params.sample_rate.unwrap_or(0);
+    let mut skipped = 0usize;
+    let mut decoded_packets = 0usize;
+    let mut buffer: Option<SampleBuffer<f32>> = None;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(packet) => packet,
+            Err(e) if is_end_of_stream(&e) => break,
+            Err(SymphoniaError::ResetRequired) => break,
+            Err(e) => return Err(AudioError::Corrupt(e.to_string())),
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        match decoder.decode(&packet) {
+            Ok(audio) => {
+                let spec = *audio.spec();
+                sample_rate = spec.rate;
+                let channels = spec.channels.count().max(1);
+                let needed = audio.capacity() as u64;
+                let buf = match &mut buffer {
+                    Some(b) if b.capacity() as u64 >= needed * channels as u64 => b,
+                    _ => buffer.insert(SampleBuffer::new(needed, spec)),
+                };
+                buf.copy_interleaved_ref(audio);
+                let scale = 1.0 / channels as f32;
+                samples.extend(buf.samples().chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() * scale));
+                decoded_packets += 1;
+            }
+            Err(SymphoniaError::DecodeError(_)) => skipped += 1,
+            Err(e) if is_end_of_stream(&e) => break,
+            Err(e) => return Err(AudioError::Corrupt(e.to_string())),
+        }
+    }
+    if decoded_packets == 0 || sample_rate == 0 {
+        return Err(AudioError::Corrupt(format!("no audio could be decoded ({skipped} damaged packets)")));
+    }
+    // A file that is mostly damage is not a recording we should judge.
+    if skipped > decoded_packets {
+        return Err(AudioError::Corrupt(format!("{skipped} of {} packets are damaged", skipped + decoded_packets)));
+    }
+    Ok(Decoded { samples, sample_rate, skipped_packets: skipped })
+}

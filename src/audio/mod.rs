@@ -1,0 +1,22 @@
+//! Audio: decode any supported container to mono, resample, WAV in/out,
+//! pitch tracking, sung range and timbre. Pure functions over samples; no I/O.
+
+mod decode;
+mod pitch;
+mod range;
+mod resample;
+mod timbre;
+mod wav;
+
+pub use decode::{decode_to_mono, AudioError, Decoded};
+pub use pitch::{track_pitch, PitchFrame, PitchSettings};
+pub use range::{sung_range, SungRange};
+pub use resample::resample;
+pub use timbre::{timbre, Timbre};
+pub use wav::{read_wav_mono, write_wav_mono};
+
+/// Peak level in dBFS (−inf for digital silence).
+pub fn peak_dbfs(samples: &[f32]) -> f64 {
+    let peak = samples.iter().fold(0f32, |m, s| m.max(s.abs()));
+    20.0 * f64::from(peak).log10()
+}

@@ -1,0 +1,442 @@
+//! Typed settings: a YAML file, then `ORAKGARAK__SECTION__KEY` environment
+//! overrides. Unknown keys are errors, durations are typed, secrets never print.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::{Deserialize, Deserializer};
+
+use crate::domain::Stage;
+
+pub const ENV_PREFIX: &str = "ORAKGARAK__";
+/// Read when neither `--config` nor `ORAKGARAK_CONFIG` names a file.
+pub const DEFAULT_CONFIG_PATH: &str = "config/orakgarak.yaml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Deployment name; one of the three Loki labels, so keep the set small.
+    pub env: String,
+    pub http: HttpSettings,
+    pub auth: AuthSettings,
+    pub database: DatabaseSettings,
+    pub storage: StorageSettings,
+    pub kafka: KafkaSettings,
+    pub pipeline: PipelineSettings,
+    pub analysis: AnalysisSettings,
+    pub catalog: CatalogSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Public API (uploads, events).
+    pub listen: String,
+    /// `/metrics` lives on its own listener so it is never exposed with the API.
+    pub metrics_listen: String,
+    /// Base URL the `demo` command talks to.
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// HS256 key for user bearer tokens.
+    pub jwt_secret: Secret,
+    /// Bearer token the object store's webhook presents on `/v1/events/s3`.
+    pub event_token: Secret,
+    /// Clock skew tolerated on `exp`/`nbf`.
+    #[serde(deserialize_with = "duration")]
+    pub leeway: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: u32,
+    /// A request waits at most this long for a pooled connection (M5).
+    #[serde(deserialize_with = "duration")]
+    pub acquire_timeout: Duration,
+    /// Server-side statement_timeout for every session (M5).
+    #[serde(deserialize_with = "duration")]
+    pub statement_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    /// Lifetime of a presigned PUT URL; also when the watchdog may expire an upload.
+    #[serde(deserialize_with = "duration")]
+    pub presign_ttl: Duration,
+    /// P1: 100 MB, checked at declaration and again on the object-created event.
+    pub max_upload_bytes: u64,
+    /// Every S3 call is bounded (M5).
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    /// Topics are `<prefix>.<stage>[.bulk|.dlq]`; tests use a random prefix.
+    pub topic_prefix: String,
+    /// Consumer groups are `<group_prefix>.<stage>.<lane>` (P10: another
+    /// prefix is another independent reader).
+    pub group_prefix: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// Extra librdkafka producer properties (the dev stack sets
+    /// `batch.num.messages: "1"` for tansu 0.6).
+    pub producer: BTreeMap<String, String>,
+    /// Extra librdkafka consumer properties.
+    pub consumer: BTreeMap<String, String>,
+    /// How long a produce may wait for the broker's acknowledgement (M5).
+    #[serde(deserialize_with = "duration")]
+    pub delivery_timeout: Duration,
+    /// How often stored offsets are committed: one commit per batch (M4).
+    #[serde(deserialize_with = "duration")]
+    pub commit_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSettings {
+    /// Stages a `worker` runs when none are given on the command line.
+    pub stages: Vec<Stage>,
+    /// P9: one retry after each delay, then the dead-letter topic.
+    #[serde(deserialize_with = "durations")]
+    pub retry_backoff: Vec<Duration>,
+    /// M2: a message older than this is not retried again.
+    #[serde(deserialize_with = "duration")]
+    pub retry_window: Duration,
+    /// How long the outbox relay sleeps when no notification wakes it.
+    #[serde(deserialize_with = "duration")]
+    pub outbox_poll: Duration,
+    /// Dedup keys (M1) are kept this long: the topics' retention.
+    #[serde(deserialize_with = "duration")]
+    pub dedup_retention: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisSettings {
+    /// P5: at most this many analyses at once (the GPU in production).
+    pub permits: usize,
+    /// Converted audio: mono PCM at this rate. 16 kHz covers the voice's
+    /// harmonics for pitch and keeps a 100 MB upload's WAV small.
+    pub sample_rate: u32,
+    /// Shorter recordings cannot give a range a singer would trust.
+    #[serde(deserialize_with = "duration")]
+    pub min_duration: Duration,
+    /// Optional external model server that replaces the built-in analyzer.
+    pub model_url: Option<String>,
+    /// Hard limit on one model-server call (M5).
+    #[serde(deserialize_with = "duration")]
+    pub model_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogSettings {
+    pub path: PathBuf,
+    /// How far a song may be transposed to fit a singer, in semitones.
+    pub max_key_shift: i32,
+    pub max_results: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `json` (production, Loki) or `pretty`.
+    pub format: LogFormat,
+    /// An EnvFilter directive, e.g. `info,orakgarak=debug`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            env: "dev".into(),
+            http: HttpSettings::default(),
+            auth: AuthSettings::default(),
+            database: DatabaseSettings::default(),
+            storage: StorageSettings::default(),
+            kafka: KafkaSettings::default(),
+            pipeline: PipelineSettings::default(),
+            analysis: AnalysisSettings::default(),
+            catalog: CatalogSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            metrics_listen: "127.0.0.1:9464".into(),
+            base_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: Secret::new("dev-only-jwt-secret-change-me"),
+            event_token: Secret::new("dev-only-event-token-change-me"),
+            leeway: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("postgres://postgres@127.0.0.1:5432/orakgarak"),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:9000".into(),
+            region: "us-east-1".into(),
+            bucket: "orakgarak".into(),
+            access_key_id: "orakgarak".into(),
+            secret_access_key: Secret::new("orakgarak-dev-secret"),
+            presign_ttl: Duration::from_secs(15 * 60),
+            max_upload_bytes: 100 * 1024 * 1024,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: "orakgarak".into(),
+            group_prefix: "orakgarak".into(),
+            partitions: 3,
+            replication_factor: 1,
+            producer: BTreeMap::new(),
+            consumer: BTreeMap::new(),
+            delivery_timeout: Duration::from_secs(10),
+            commit_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            stages: Stage::ALL.to_vec(),
+            retry_backoff: vec![Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)],
+            retry_window: Duration::from_secs(10 * 60),
+            outbox_poll: Duration::from_millis(500),
+            dedup_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl Default for AnalysisSettings {
+    fn default() -> Self {
+        Self {
+            permits: 2,
+            sample_rate: 16_000,
+            min_duration: Duration::from_secs(1),
+            model_url: None,
+            model_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self { path: "catalog/songs.yaml".into(), max_key_shift: 6, max_results: 10 }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: LogFormat::Json, level: "info".into() }
+    }
+}
+
+impl Settings {
+    /// Loads `path` (or the default file when it exists), then applies
+    /// environment overrides from `vars`.
+    pub fn load(
+        path: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut tree = match path {
+            Some(path) => read_yaml(path)?,
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => read_yaml(Path::new(DEFAULT_CONFIG_PATH))?,
+            None => serde_yaml::Value::Mapping(Default::default()),
+        };
+        for (key, value) in vars {
+            if let Some(rest) = key.strip_prefix(ENV_PREFIX) {
+                apply_override(&mut tree, rest, &value)
+                    .with_context(|| format!("invalid environment override {key}"))?;
+            }
+        }
+        serde_yaml::from_value(tree).context("invalid configuration")
+    }
+
+    /// `load` with the process environment and `ORAKGARAK_CONFIG`.
+    pub fn from_env(path: Option<&Path>) -> anyhow::Result<Self> {
+        let from_var = std::env::var_os("ORAKGARAK_CONFIG").map(PathBuf::from);
+        Self::load(path.or(from_var.as_deref()), std::env::vars())
+    }
+}
+
+fn read_yaml(path: &Path) -> anyhow::Result<serde_yaml::Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(&text).with_context(|| format!("config file {} is not valid YAML", path.display()))?;
+    Ok(match value {
+        serde_yaml::Value::Null => serde_yaml::Value::Mapping(Default::default()),
+        other => other,
+    })
+}
+
+fn apply_override(tree: &mut serde_yaml::Value, path: &str, raw: &str) -> anyhow::Result<()> {
+    let segments: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    let (leaf, parents) = segments.split_last().context("empty key")?;
+    let mut node = tree;
+    for segment in parents {
+        let map = node.as_mapping_mut().context("override path crosses a non-mapping value")?;
+        node = map
+            .entry(serde_yaml::Value::String(segment.clone()))
+            .or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
+    }
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(raw).unwrap_or_else(|_| serde_yaml::Value::String(raw.to_owned()));
+    node.as_mapping_mut()
+        .context("override path crosses a non-mapping value")?
+        .insert(serde_yaml::Value::String(leaf.clone()), value);
+    Ok(())
+}
+
+/// A string that never appears in logs or `Debug` output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Parses "250ms", "5s", "15m", "2h", "7d".
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("invalid duration {text:?}: expected e.g. 500ms, 5s, 15m"))?;
+    let secs = |mult: u64| Duration::from_secs(n.saturating_mul(mult));
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(secs(1)),
+        "m" => Ok(secs(60)),
+        "h" => Ok(secs(3600)),
+        "d" => Ok(secs(86_400)),
+        _ => Err(format!("invalid duration unit in {text:?}: use ms, s, m, h or d")),
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|text| parse_duration(text).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+impl<'de> Deserialize<'de> for Stage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str, vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let dir = std::env::temp_dir().join(format!("orakgarak-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join("c.yaml");
+        std::fs::write(&file, yaml)?;
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Settings::load(Some(&file), vars)
+    }
+
+    #[test]
+    fn file_then_environment_overrides() -> anyhow::Result<()> {
+        let s = load(
+            "kafka:\n  brokers: a:1\n  producer:\n    batch.num.messages: \"1\"\npipeline:\n  retry_backoff: [10ms, 20ms]\n",
+            &[("ORAKGARAK__KAFKA__BROKERS", "b:2"), ("ORAKGARAK__STORAGE__PRESIGN_TTL", "2m"), ("OTHER", "x")],
+        )?;
+        assert_eq!(s.kafka.brokers, "b:2");
+        assert_eq!(s.kafka.producer.get("batch.num.messages").map(String::as_str), Some("1"));
+        assert_eq!(s.storage.presign_ttl, Duration::from_secs(120));
+        assert_eq!(s.pipeline.retry_backoff, vec![Duration::from_millis(10), Duration::from_millis(20)]);
+        assert_eq!(s.storage.max_upload_bytes, 100 * 1024 * 1024, "untouched keys keep defaults");
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_durations_are_rejected() {
+        let err = load("kafka:\n  brokerz: a\n", &[]).expect_err("unknown key");
+        assert!(format!("{err:#}").contains("brokerz"), "{err:#}");
+        assert!(load("storage:\n  timeout: 10 parsecs\n", &[]).is_err());
+        assert!(load("pipeline:\n  stages: [convert, dance]\n", &[]).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Settings::default();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("dev-only-jwt-secret"), "{printed}");
+        assert!(printed.contains("[redacted]"));
+    }
+}

@@ -1,0 +1,31 @@
+//! orakgarak: a voice-based karaoke song recommender, built as an
+//! observability-first event pipeline.
+//!
+//! - [`config`] — typed settings from YAML plus `ORAKGARAK__*` overrides.
+//! - [`telemetry`] — JSON logs with traceId, the metrics registry, internal events.
+//! - [`domain`] — `UploadId`, `ByteSize`, `Note`, trace context, the 12-state machine.
+//! - [`store`] — PostgreSQL: uploads and their history, the outbox, dedup keys.
+//! - [`storage`] — the S3 object store: presigned PUTs, bounded get/put/head.
+//! - [`api`] — axum HTTP API: uploads, upload status, object-created events.
+//! - [`pipeline`] — the one Kafka consumer engine, the outbox relay, DLQ tools.
+//! - [`stages`] — convert, analyze, recommend: handlers the engine calls.
+//! - [`audio`] — decoding, resampling, WAV, pitch tracking, range and timbre.
+//! - [`catalog`] — the song catalogue, range matching, MIDI import.
+//! - [`app`] — wires the pieces into the roles a process runs.
+//! - [`commands`] — the CLI subcommands `main.rs` dispatches to.
+//!
+//! Data flows one way: api → store; pipeline → stages → audio/catalog.
+//! Nothing below `api` imports it.
+
+pub mod api;
+pub mod app;
+pub mod audio;
+pub mod catalog;
+pub mod commands;
+pub mod config;
+pub mod domain;
+pub mod pipeline;
+pub mod stages;
+pub mod storage;
+pub mod store;
+pub mod telemetry;

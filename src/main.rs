@@ -1,0 +1,37 @@
+use clap::Parser;
+use orakgarak::app::Roles;
+use orakgarak::commands::{self, Cli, Command};
+use orakgarak::config::Settings;
+use orakgarak::domain::Stage;
+use orakgarak::telemetry::init_logs;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::from_env(cli.config.as_deref())?;
+    let service = match &cli.command {
+        Command::Api => "api",
+        Command::Worker(_) => "worker",
+        Command::All => "all",
+        _ => "cli",
+    };
+    // Operator commands print for people; server roles log JSON.
+    let mut log = settings.log.clone();
+    if service == "cli" {
+        log.level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    }
+    init_logs(&log, service)?;
+    match cli.command {
+        Command::Api => commands::serve::run(settings, Roles { api: true, stages: vec![] }, false).await,
+        Command::Worker(args) => {
+            let roles = commands::serve::worker_roles(&settings, &args);
+            commands::serve::run(settings, roles, false).await
+        }
+        Command::All => commands::serve::run(settings, Roles { api: true, stages: Stage::ALL.to_vec() }, true).await,
+        Command::Migrate => commands::serve::migrate(settings).await,
+        Command::Dlq(args) => commands::dlq::run(settings, &args).await,
+        Command::Demo(args) => commands::demo::run(settings, &args).await,
+        Command::Token(args) => commands::token::run(&settings, &args),
+        Command::Catalog(args) => commands::catalog::run(&settings, &args),
+    }
+}

@@ -1,0 +1,77 @@
+//! The message envelope every stage topic carries, and its headers.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Topics;
+use crate::domain::{Stage, TraceContext, UploadId};
+use crate::store::OutboxMessage;
+use crate::telemetry::Lane;
+
+pub const HEADER_TRACEPARENT: &str = "traceparent";
+pub const HEADER_ORIGINAL_TOPIC: &str = "x-original-topic";
+pub const HEADER_ORIGINAL_PARTITION: &str = "x-original-partition";
+pub const HEADER_ORIGINAL_OFFSET: &str = "x-original-offset";
+pub const HEADER_ERROR: &str = "x-error";
+pub const HEADER_ATTEMPT: &str = "x-attempt";
+pub const HEADER_REASON: &str = "x-dlq-reason";
+pub const HEADER_STAGE: &str = "x-stage";
+
+/// What caused a message: fresh work or an operator/watchdog action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Event,
+    Stage,
+    Redrive,
+    Replay,
+}
+
+/// "Run `stage` for `upload_id`." Inputs are read from the store, so the
+/// message stays small whatever the recording's size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageMessage {
+    /// Unique per produced message; the consumer's dedup key (M1).
+    pub message_id: Uuid,
+    pub upload_id: UploadId,
+    pub stage: Stage,
+    pub trigger: Trigger,
+    pub enqueued_at: DateTime<Utc>,
+}
+
+impl Serialize for Stage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl StageMessage {
+    pub fn new(upload_id: UploadId, stage: Stage, trigger: Trigger) -> Self {
+        Self { message_id: Uuid::new_v4(), upload_id, stage, trigger, enqueued_at: Utc::now() }
+    }
+
+    pub fn lane(&self) -> Lane {
+        match self.trigger {
+            Trigger::Event | Trigger::Stage => Lane::Realtime,
+            Trigger::Redrive | Trigger::Replay => Lane::Bulk,
+        }
+    }
+
+    /// The outbox row that produces this message, keyed by upload id (P8)
+    /// and carrying a child span of `trace`.
+    pub fn to_outbox(&self, topics: &Topics, trace: &TraceContext) -> OutboxMessage {
+        let mut headers = BTreeMap::new();
+        headers.insert(HEADER_TRACEPARENT.to_owned(), TraceContext::child_of(trace.trace_id).header());
+        OutboxMessage {
+            topic: topics.stage(self.stage, self.lane()),
+            key: self.upload_id.to_string(),
+            // Serialising a plain struct to JSON cannot fail.
+            payload: serde_json::to_vec(self).unwrap_or_default(),
+            headers,
+        }
+    }
+}

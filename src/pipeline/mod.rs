@@ -1,0 +1,16 @@
+//! The one consumer engine and its plumbing: topics, message envelope,
+//! Kafka clients, the outbox relay, retries/backoff, the dead-letter topic.
+//! Stages are plain handlers the engine calls (`crate::stages`).
+
+mod engine;
+mod kafka;
+mod message;
+mod relay;
+mod topics;
+pub mod dlq;
+
+pub use engine::{run_consumer, Engine, StageError, StageHandler, StageOutput};
+pub use kafka::{ensure_topics, KafkaClients};
+pub use message::{StageMessage, Trigger, HEADER_TRACEPARENT};
+pub use relay::{run_relay, Relay};
+pub use topics::Topics;

@@ -1,0 +1,95 @@
+//! The outbox relay: produces what the API, the stages and the operators
+//! wrote to the outbox, then deletes it. A message leaves PostgreSQL only
+//! after Kafka acknowledged it, so a crash repeats a message (removed by
+//! consumer dedup) but never loses one.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use sqlx::postgres::PgListener;
+use tokio_util::sync::CancellationToken;
+
+use super::Topics;
+use crate::store::Store;
+use crate::telemetry::{events::MessageProduced, Emit, Metrics};
+
+/// Rows claimed per transaction.
+const BATCH: i64 = 200;
+pub const OUTBOX_CHANNEL: &str = "orakgarak_outbox";
+
+pub struct Relay {
+    pub store: Store,
+    pub producer: FutureProducer,
+    pub topics: Topics,
+    pub metrics: Metrics,
+    pub poll: Duration,
+    pub delivery_timeout: Duration,
+}
+
+pub async fn run_relay(relay: Relay, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut listener = PgListener::connect_with(relay.store.pool()).await?;
+    listener.listen(OUTBOX_CHANNEL).await?;
+    tracing::info!("Outbox relay started.");
+    loop {
+        match relay_batch(&relay).await {
+            Ok(n) if n as i64 == BATCH => continue,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "Outbox relay batch failed; will retry.");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = listener.recv() => {}
+            _ = tokio::time::sleep(relay.poll) => {
+                if let Ok(n) = relay.store.outbox_len().await {
+                    relay.metrics.outbox_pending.set(n);
+                }
+            }
+        }
+    }
+    tracing::info!("Outbox relay stopped.");
+    Ok(())
+}
+
+async fn relay_batch(relay: &Relay) -> anyhow::Result<usize> {
+    let mut tx = relay.store.pool().begin().await?;
+    let rows = Store::claim_outbox(&mut tx, BATCH).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let sends = rows.iter().map(|row| {
+        let headers = row
+            .headers
+            .0
+            .iter()
+            .fold(OwnedHeaders::new(), |h, (key, value)| h.insert(Header { key, value: Some(value.as_str()) }));
+        let record = FutureRecord::to(&row.topic).key(&row.key).payload(&row.payload).headers(headers);
+        relay.producer.send(record, Timeout::After(relay.delivery_timeout))
+    });
+    let results = join_all(sends).await;
+    let mut done = Vec::with_capacity(rows.len());
+    for (row, result) in rows.iter().zip(results) {
+        match result {
+            Ok(_) => {
+                done.push(row.id);
+                if let Some((stage, lane)) = relay.topics.parse(&row.topic) {
+                    MessageProduced { stage, lane }.emit(&relay.metrics);
+                }
+            }
+            Err((error, _)) => {
+                tracing::warn!(topic = %row.topic, error = %error, "Kafka refused an outbox message; it stays queued.")
+            }
+        }
+    }
+    Store::delete_outbox(&mut tx, &done).await?;
+    tx.commit().await?;
+    if done.len() < rows.len() {
+        anyhow::bail!("{} of {} messages not acknowledged", rows.len() - done.len(), rows.len());
+    }
+    Ok(rows.len())
+}

@@ -1,0 +1,159 @@
+//! Stage 2: the singer's range and timbre from the converted WAV. The
+//! analysis resource (a GPU in production) is guarded by a semaphore.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::storage_error;
+use crate::audio::{self, AudioError, PitchSettings, SungRange, Timbre};
+use crate::domain::Stage;
+use crate::pipeline::{StageError, StageHandler, StageOutput};
+use crate::storage::ObjectStore;
+use crate::store::Upload;
+use crate::telemetry::events::ExternalCallTimedOut;
+use crate::telemetry::{Emit, Lane, Metrics};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VoiceProfile {
+    pub range: SungRange,
+    /// "A3–E4", for people reading the API response.
+    pub range_names: String,
+    pub timbre: Timbre,
+    /// `builtin` or the model server's name for itself.
+    pub analyzer: String,
+}
+
+/// Runs the built-in analyzer over WAV bytes (CPU-bound: call it off the
+/// async runtime).
+pub fn analyze_wav(bytes: &[u8]) -> Result<VoiceProfile, AudioError> {
+    let (samples, rate) = audio::read_wav_mono(bytes)?;
+    let settings = PitchSettings::default();
+    let frames = audio::track_pitch(&samples, rate, &settings);
+    let range = audio::sung_range(&frames, settings.hop_seconds).map_err(AudioError::NoVoice)?;
+    let timbre = audio::timbre(&samples, rate, &frames);
+    Ok(VoiceProfile {
+        range_names: format!("{}–{}", range.lowest, range.highest),
+        range,
+        timbre,
+        analyzer: "builtin".into(),
+    })
+}
+
+/// P5: at most `permits` analyses at once. Bulk work (re-drives, replays)
+/// may hold at most one of them, so a bulk burst leaves room for fresh
+/// uploads (M3).
+#[derive(Clone)]
+pub struct AnalysisPermits {
+    all: Arc<Semaphore>,
+    bulk: Arc<Semaphore>,
+    metrics: Metrics,
+}
+
+pub struct AnalysisPermit {
+    _main: OwnedSemaphorePermit,
+    _bulk: Option<OwnedSemaphorePermit>,
+    metrics: Metrics,
+}
+
+impl Drop for AnalysisPermit {
+    fn drop(&mut self) {
+        self.metrics.analysis_permits_in_use.dec();
+    }
+}
+
+impl AnalysisPermits {
+    pub fn new(permits: usize, metrics: Metrics) -> Self {
+        metrics.analysis_permits_total.set(permits as i64);
+        Self { all: Arc::new(Semaphore::new(permits.max(1))), bulk: Arc::new(Semaphore::new(1)), metrics }
+    }
+
+    pub async fn acquire(&self, lane: Lane) -> AnalysisPermit {
+        let started = Instant::now();
+        // The semaphores are never closed, so acquire cannot fail.
+        let bulk = match lane {
+            Lane::Bulk => self.bulk.clone().acquire_owned().await.ok(),
+            Lane::Realtime => None,
+        };
+        let main = loop {
+            if let Ok(permit) = self.all.clone().acquire_owned().await {
+                break permit;
+            }
+        };
+        self.metrics.analysis_permit_wait.observe(started.elapsed().as_secs_f64());
+        self.metrics.analysis_permits_in_use.inc();
+        AnalysisPermit { _main: main, _bulk: bulk, metrics: self.metrics.clone() }
+    }
+
+    pub fn available(&self) -> usize {
+        self.all.available_permits()
+    }
+}
+
+/// An external model server that replaces the built-in analyzer: it gets
+/// the WAV as the request body and answers with a `VoiceProfile`.
+#[derive(Clone)]
+pub struct ModelServer {
+    pub url: String,
+    pub timeout: Duration,
+    pub client: reqwest::Client,
+}
+
+pub struct Analyzer {
+    pub objects: ObjectStore,
+    pub permits: AnalysisPermits,
+    pub model: Option<ModelServer>,
+    pub metrics: Metrics,
+}
+
+impl Analyzer {
+    async fn call_model(&self, model: &ModelServer, wav: Vec<u8>) -> Result<VoiceProfile, StageError> {
+        let request = model.client.post(&model.url).header("content-type", "audio/wav").body(wav).send();
+        let exchange = async {
+            let response = request.await?;
+            let status = response.status();
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, body))
+        };
+        let (status, body) = match tokio::time::timeout(model.timeout, exchange).await {
+            Err(_) => {
+                ExternalCallTimedOut { dependency: "model_server", limit: model.timeout }.emit(&self.metrics);
+                return Err(StageError::transient(format!("model server did not answer within {:?}", model.timeout)));
+            }
+            Ok(Err(e)) => return Err(StageError::transient(format!("model server unreachable: {e}"))),
+            Ok(Ok(answer)) => answer,
+        };
+        match status.as_u16() {
+            200 => serde_json::from_slice(&body)
+                .map_err(|e| StageError::permanent(format!("model server answered an invalid profile: {e}"))),
+            422 => Err(StageError::permanent(format!(
+                "model server refused the recording: {}",
+                String::from_utf8_lossy(&body)
+            ))),
+            code => Err(StageError::transient(format!("model server answered HTTP {code}"))),
+        }
+    }
+}
+
+impl StageHandler for Analyzer {
+    fn stage(&self) -> Stage {
+        Stage::Analyze
+    }
+
+    async fn handle(&self, upload: &Upload, lane: Lane) -> Result<StageOutput, StageError> {
+        let key = upload.wav_key.as_deref().ok_or_else(|| StageError::permanent("upload has no converted WAV"))?;
+        let wav = self.objects.get(key).await.map_err(storage_error)?;
+        let _permit = self.permits.acquire(lane).await;
+        let profile = match &self.model {
+            Some(model) => self.call_model(model, wav.to_vec()).await?,
+            None => tokio::task::spawn_blocking(move || analyze_wav(&wav))
+                .await
+                .map_err(|e| StageError::transient(format!("analysis task failed: {e}")))?
+                .map_err(StageError::permanent)?,
+        };
+        let analysis = serde_json::to_value(&profile).map_err(|e| StageError::permanent(e.to_string()))?;
+        Ok(StageOutput { analysis: Some(analysis), ..StageOutput::default() })
+    }
+}

@@ -1,0 +1,62 @@
+//! The transactional outbox: messages written with the state change that
+//! causes them, produced to Kafka by `pipeline::relay`.
+
+use std::collections::BTreeMap;
+
+use sqlx::{FromRow, PgConnection};
+
+use super::{Store, StoreError};
+
+/// A message to produce once the surrounding transaction commits.
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    pub topic: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub topic: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub headers: sqlx::types::Json<BTreeMap<String, String>>,
+}
+
+/// Writes `message` in the caller's transaction and wakes the relay.
+pub async fn enqueue(conn: &mut PgConnection, message: &OutboxMessage) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4)")
+        .bind(&message.topic)
+        .bind(&message.key)
+        .bind(&message.payload)
+        .bind(sqlx::types::Json(&message.headers))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SELECT pg_notify('orakgarak_outbox', '')").execute(conn).await?;
+    Ok(())
+}
+
+impl Store {
+    /// Oldest pending messages, locked so that concurrent relays take
+    /// disjoint batches. The caller deletes them in the same transaction
+    /// once they are acknowledged by the broker.
+    pub async fn claim_outbox(conn: &mut PgConnection, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, topic, key, payload, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+    }
+
+    pub async fn delete_outbox(conn: &mut PgConnection, ids: &[i64]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(ids).execute(conn).await?;
+        Ok(())
+    }
+
+    pub async fn outbox_len(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&self.pool).await?)
+    }
+}

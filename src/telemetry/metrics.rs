@@ -1,0 +1,265 @@
+//! The metrics registry. Every label value comes from a closed set (enums
+//! here, or the state/stage names), never from ids.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use axum::{http::header, response::IntoResponse, routing::get, Router};
+use std::fmt::Write;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+use tokio::net::TcpListener;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum StatusClass {
+    Success,
+    Redirect,
+    ClientError,
+    ServerError,
+}
+
+impl StatusClass {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Success => "2xx",
+            Self::Redirect => "3xx",
+            Self::ClientError => "4xx",
+            Self::ServerError => "5xx",
+        }
+    }
+
+    pub fn of(status: u16) -> Self {
+        match status {
+            500.. => Self::ServerError,
+            400.. => Self::ClientError,
+            300.. => Self::Redirect,
+            _ => Self::Success,
+        }
+    }
+}
+
+/// Traffic class (M3): fresh user uploads vs re-drives and replays.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Lane {
+    Realtime,
+    Bulk,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Realtime => "realtime",
+            Lane::Bulk => "bulk",
+        }
+    }
+}
+
+impl EncodeLabelValue for StatusClass {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for Lane {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    /// The route template (`/v1/uploads/{id}`), never the raw path.
+    pub route: String,
+    pub status_class: StatusClass,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpRouteLabels {
+    pub method: String,
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    pub from: &'static str,
+    pub to: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    pub stage: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    pub stage: &'static str,
+    pub lane: Lane,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LagLabels {
+    pub stage: &'static str,
+    pub lane: Lane,
+    /// Bounded by the configured partition count.
+    pub partition: i32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeadLetterLabels {
+    pub stage: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DependencyLabels {
+    pub dependency: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: &'static str,
+    pub git_sha: &'static str,
+}
+
+/// All metric handles. Cheap to clone (everything inside is shared).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Family<HttpRouteLabels, Histogram>,
+    pub uploads_created: Counter,
+    pub uploads_rejected: Family<ReasonLabels, Counter>,
+    pub transitions: Family<TransitionLabels, Counter>,
+    pub uploads_in_state: Family<StateLabels, Gauge>,
+    pub stage_duration: Family<StageLabels, Histogram>,
+    pub messages_consumed: Family<TopicLabels, Counter>,
+    pub messages_produced: Family<TopicLabels, Counter>,
+    pub messages_duplicate: Family<TopicLabels, Counter>,
+    pub messages_retried: Family<TopicLabels, Counter>,
+    pub messages_dead_lettered: Family<DeadLetterLabels, Counter>,
+    pub outbox_pending: Gauge,
+    pub consumer_lag: Family<LagLabels, Gauge>,
+    pub analysis_permits_in_use: Gauge,
+    pub analysis_permits_total: Gauge,
+    pub analysis_permit_wait: Histogram,
+    pub external_call_timeouts: Family<DependencyLabels, Counter>,
+    pub log_events_dropped: Counter<u64, AtomicU64>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("orakgarak");
+        let m = Self {
+            registry: Arc::new(Registry::default()),
+            http_requests: Family::default(),
+            http_duration: Family::new_with_constructor(|| {
+                // 1 ms .. ~4 s: P7 wants the API well under 200 ms.
+                Histogram::new(exponential_buckets(0.001, 2.0, 13))
+            }),
+            uploads_created: Counter::default(),
+            uploads_rejected: Family::default(),
+            transitions: Family::default(),
+            uploads_in_state: Family::default(),
+            stage_duration: Family::new_with_constructor(|| {
+                // 10 ms .. ~5 min: convert/recommend take milliseconds,
+                // analysis of a long take on a busy GPU takes minutes.
+                Histogram::new(exponential_buckets(0.01, 2.5, 12))
+            }),
+            messages_consumed: Family::default(),
+            messages_produced: Family::default(),
+            messages_duplicate: Family::default(),
+            messages_retried: Family::default(),
+            messages_dead_lettered: Family::default(),
+            outbox_pending: Gauge::default(),
+            consumer_lag: Family::default(),
+            analysis_permits_in_use: Gauge::default(),
+            analysis_permits_total: Gauge::default(),
+            analysis_permit_wait: Histogram::new(exponential_buckets(0.001, 3.0, 12)),
+            external_call_timeouts: Family::default(),
+            log_events_dropped: Counter::default(),
+        };
+        let r = &mut registry;
+        r.register("http_requests", "HTTP requests answered, by route template and status class", m.http_requests.clone());
+        r.register_with_unit("http_request_duration", "Time to answer an HTTP request", Unit::Seconds, m.http_duration.clone());
+        r.register("uploads_created", "Uploads created (presigned URL handed out)", m.uploads_created.clone());
+        r.register("uploads_rejected", "Uploads refused, by reason", m.uploads_rejected.clone());
+        r.register("upload_transitions", "Upload state transitions, by from/to state", m.transitions.clone());
+        r.register("uploads_in_state", "Uploads currently in each state (from the database)", m.uploads_in_state.clone());
+        r.register_with_unit("stage_duration", "Time one stage run took, by stage and outcome", Unit::Seconds, m.stage_duration.clone());
+        r.register("messages_consumed", "Kafka messages consumed, by stage and lane", m.messages_consumed.clone());
+        r.register("messages_produced", "Kafka messages produced by the outbox relay, by stage and lane", m.messages_produced.clone());
+        r.register("messages_duplicate", "Redelivered messages skipped without running the stage again", m.messages_duplicate.clone());
+        r.register("messages_retried", "Stage retries after a transient failure", m.messages_retried.clone());
+        r.register("messages_dead_lettered", "Messages sent to a dead-letter topic, by stage and reason", m.messages_dead_lettered.clone());
+        r.register("outbox_pending", "Messages written to the outbox and not yet acknowledged by Kafka", m.outbox_pending.clone());
+        r.register("consumer_lag", "Messages not yet consumed, per stage topic partition (librdkafka statistics)", m.consumer_lag.clone());
+        r.register("analysis_permits_in_use", "Analyses running now (the GPU guard)", m.analysis_permits_in_use.clone());
+        r.register("analysis_permits", "Analysis permits configured", m.analysis_permits_total.clone());
+        r.register_with_unit("analysis_permit_wait", "Time an analysis waited for a permit", Unit::Seconds, m.analysis_permit_wait.clone());
+        r.register("external_call_timeouts", "External calls that hit their time limit, by dependency", m.external_call_timeouts.clone());
+        r.register("log_events_dropped", "Log events dropped by the shipping layer", m.log_events_dropped.clone());
+        let build: Family<BuildLabels, Gauge> = Family::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                git_sha: option_env!("ORAKGARAK_GIT_SHA").unwrap_or("unknown"),
+            })
+            .set(1);
+        r.register("build_info", "Build information; always 1", build);
+        Self { registry: Arc::new(registry), ..m }
+    }
+
+    pub fn set_consumer_lag(&self, stage: crate::domain::Stage, lane: Lane, partition: i32, lag: i64) {
+        self.consumer_lag.get_or_create(&LagLabels { stage: stage.as_str(), lane, partition }).set(lag);
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Serves `/metrics` on its own listener until the task is dropped.
+pub async fn serve_metrics(listener: TcpListener, metrics: Metrics) -> anyhow::Result<()> {
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                    metrics.encode(),
+                )
+                    .into_response()
+            }
+        }),
+    );
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! Telemetry: JSON logs with the upload's traceId on every line, the
+//! Prometheus registry, and the internal events that feed both.
+
+pub mod events;
+mod logs;
+mod metrics;
+pub mod metrics_labels {
+    //! Label sets, for code that records metrics directly.
+    pub use super::metrics::{HttpLabels, HttpRouteLabels, StateLabels};
+}
+
+pub use events::Emit;
+pub use logs::init_logs;
+pub use metrics::{serve_metrics, Lane, Metrics, StatusClass};
+
+/// The span every log line of one upload's work runs inside. Its fields are
+/// what Loki queries filter on (`traceId`, `uploadId`) — fields, never labels.
+#[macro_export]
+macro_rules! upload_span {
+    ($name:expr, $trace_id:expr, $upload_id:expr) => {
+        tracing::info_span!($name, traceId = %$trace_id, uploadId = %$upload_id)
+    };
+}
