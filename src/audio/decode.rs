@@ -2,6 +2,7 @@
 //! to mono f32.
 
 use std::io::Cursor;
+use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
 
 use symphonia::core::audio::SampleBuffer;
@@ -34,6 +35,9 @@ pub struct Decoded {
     pub sample_rate: u32,
     /// Packets the decoder could not read and skipped.
     pub skipped_packets: usize,
+    /// The stream ended inside a container element (a browser recording
+    /// that was cut off); everything before the cut was decoded.
+    pub truncated: bool,
 }
 
 fn codecs() -> &'static CodecRegistry {
@@ -59,9 +63,11 @@ pub fn decode_to_mono(bytes: Vec<u8>, extension: Option<&str>) -> Result<Decoded
     if let Some(ext) = extension {
         hint.with_extension(ext);
     }
-    let probed = symphonia::default::get_probe()
-        .format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
-        .map_err(|e| AudioError::Unsupported(e.to_string()))?;
+    let probed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        symphonia::default::get_probe().format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
+    }))
+    .map_err(|_| AudioError::Corrupt("the container header could not be read".into()))?
+    .map_err(|e| AudioError::Unsupported(e.to_string()))?;
     let mut format = probed.format;
     let track = format
         .tracks()
@@ -77,35 +83,57 @@ pub fn decode_to_mono(bytes: Vec<u8>, extension: Option<&str>) -> Result<Decoded
     let mut sample_rate = track.codec_params.sample_rate.unwrap_or(0);
     let mut skipped = 0usize;
     let mut decoded_packets = 0usize;
-    let mut buffer: Option<SampleBuffer<f32>> = None;
+    let mut truncated = false;
     loop {
-        let packet = match format.next_packet() {
+        // symphonia-format-mkv 0.5.5 panics ("EBML header must be read")
+        // on a webm cut inside a cluster, which is how browser streams end.
+        // Contain it: after audio was decoded it is the end of the stream.
+        let next = std::panic::catch_unwind(AssertUnwindSafe(|| format.next_packet()));
+        let next = match next {
+            Ok(next) => next,
+            Err(_) if decoded_packets > 0 => {
+                truncated = true;
+                break;
+            }
+            Err(_) => return Err(AudioError::Corrupt("the container could not be read".into())),
+        };
+        let packet = match next {
             Ok(packet) => packet,
             Err(e) if is_end_of_stream(&e) => break,
             Err(SymphoniaError::ResetRequired) => break,
+            // A stream cut inside an element (mkv: "read element data past
+            // master element") after real audio: keep what was decoded.
+            Err(SymphoniaError::DecodeError(_)) if decoded_packets > 0 => {
+                truncated = true;
+                break;
+            }
             Err(e) => return Err(AudioError::Corrupt(e.to_string())),
         };
         if packet.track_id() != track_id {
             continue;
         }
-        match decoder.decode(&packet) {
-            Ok(audio) => {
+        let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            decoder.decode(&packet).map(|audio| {
                 let spec = *audio.spec();
-                sample_rate = spec.rate;
                 let channels = spec.channels.count().max(1);
-                let needed = audio.capacity() as u64;
-                let buf = match &mut buffer {
-                    Some(b) if b.capacity() as u64 >= needed * channels as u64 => b,
-                    _ => buffer.insert(SampleBuffer::new(needed, spec)),
-                };
-                buf.copy_interleaved_ref(audio);
+                let mut buffer = SampleBuffer::<f32>::new(audio.capacity() as u64, spec);
+                buffer.copy_interleaved_ref(audio);
                 let scale = 1.0 / channels as f32;
-                samples.extend(buf.samples().chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() * scale));
+                let mono: Vec<f32> =
+                    buffer.samples().chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() * scale).collect();
+                (mono, spec.rate)
+            })
+        }));
+        match decoded {
+            Err(_) => return Err(AudioError::Corrupt("the decoder failed on a damaged packet".into())),
+            Ok(Ok((mono, rate))) => {
+                sample_rate = rate;
+                samples.extend(mono);
                 decoded_packets += 1;
             }
-            Err(SymphoniaError::DecodeError(_)) => skipped += 1,
-            Err(e) if is_end_of_stream(&e) => break,
-            Err(e) => return Err(AudioError::Corrupt(e.to_string())),
+            Ok(Err(SymphoniaError::DecodeError(_))) => skipped += 1,
+            Ok(Err(e)) if is_end_of_stream(&e) => break,
+            Ok(Err(e)) => return Err(AudioError::Corrupt(e.to_string())),
         }
     }
     if decoded_packets == 0 || sample_rate == 0 {
@@ -115,5 +143,5 @@ pub fn decode_to_mono(bytes: Vec<u8>, extension: Option<&str>) -> Result<Decoded
     if skipped > decoded_packets {
         return Err(AudioError::Corrupt(format!("{skipped} of {} packets are damaged", skipped + decoded_packets)));
     }
-    Ok(Decoded { samples, sample_rate, skipped_packets: skipped })
+    Ok(Decoded { samples, sample_rate, skipped_packets: skipped, truncated })
 }

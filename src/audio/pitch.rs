@@ -1,8 +1,8 @@
 //! YIN pitch tracking (de Cheveigné & Kawahara, 2002) with a voicing
 //! decision from aperiodicity and loudness.
 //!
-//! Frame alignment: a frame's `time` is the centre of the samples it
-//! analysed, so a pitch change at t shows up at t (± half a hop), not one
+//! Frame alignment: a frame's `time` is the centre of the samples its
+//! estimate depends on, so a pitch change at t shows up at t (± half a hop), not one
 //! hop late as with trackers that stamp a frame with its end.
 
 /// Tracker parameters; the defaults cover the singing voice.
@@ -67,8 +67,11 @@ pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) 
         let rms_db = 10.0 * energy.max(1e-12).log10();
         difference(frame, window, &mut diff);
         let (tau, aperiodicity) = best_lag(&mut diff, tau_min, tau_max, settings.threshold);
+        // The evidence for lag τ lies in [start, start + window + τ]: stamp
+        // the frame at the centre of that, not of the whole buffer.
+        let span = window as f64 + tau.unwrap_or(tau_max as f64);
         frames.push(PitchFrame {
-            time: (start as f64 + frame_len as f64 / 2.0) / rate,
+            time: (start as f64 + span / 2.0) / rate,
             hz: tau.map(|t| rate / t),
             aperiodicity,
             rms_db,

@@ -1,0 +1,71 @@
+//! Conversion and analysis of real recordings in every supported format.
+//! No services needed: this is the audio path the convert and analyze
+//! stages run.
+
+use std::time::Duration;
+
+use orakgarak::audio::{write_wav_mono, AudioError};
+use orakgarak::stages::{analyze_wav, convert_recording};
+
+const RATE: u32 = 16_000;
+const MIN: Duration = Duration::from_secs(1);
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+#[test]
+fn every_format_converts_and_gives_the_sung_range() {
+    for (file, ext) in [
+        ("sung-a3-e4.wav", "wav"),
+        ("sung-a3-e4.mp3", "mp3"),
+        ("sung-a3-e4.m4a", "m4a"),
+        ("sung-a3-e4.ogg", "ogg"),
+        ("sung-a3-e4.flac", "flac"),
+        ("sung-a3-e4.opus", "opus"),
+        ("sung-a3-e4.webm", "webm"),
+        ("streamed-truncated.webm", "webm"),
+    ] {
+        let wav = convert_recording(fixture(file), Some(ext), RATE, MIN)
+            .unwrap_or_else(|e| panic!("{file}: conversion failed: {e}"));
+        let reader = hound::WavReader::new(std::io::Cursor::new(&wav)).expect("valid WAV");
+        let spec = reader.spec();
+        assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (1, RATE, 16), "{file}");
+        let seconds = reader.duration() as f64 / f64::from(RATE);
+        assert!(seconds > 6.0, "{file}: only {seconds:.2} s decoded");
+        let profile = analyze_wav(&wav).unwrap_or_else(|e| panic!("{file}: analysis failed: {e}"));
+        assert_eq!(profile.range_names, "A3–E4", "{file}: {profile:?}");
+        assert!(profile.timbre.clarity > 0.5, "{file}: {:?}", profile.timbre);
+    }
+}
+
+#[test]
+fn the_extension_is_only_a_hint() {
+    let wav = convert_recording(fixture("sung-a3-e4.ogg"), Some("mp3"), RATE, MIN).expect("probed by content");
+    assert_eq!(analyze_wav(&wav).expect("analysis").range_names, "A3–E4");
+}
+
+#[test]
+fn bad_recordings_fail_with_a_reason_a_person_can_read() {
+    let corrupt = convert_recording(fixture("corrupt.mp3"), Some("mp3"), RATE, MIN).expect_err("corrupt");
+    assert!(matches!(corrupt, AudioError::Unsupported(_) | AudioError::Corrupt(_)), "{corrupt:?}");
+
+    let silence = write_wav_mono(&vec![0.0; 3 * 16_000], 16_000);
+    let silent = convert_recording(silence, Some("wav"), RATE, MIN).expect_err("silent");
+    assert!(silent.to_string().contains("silent"), "{silent}");
+
+    let blip = write_wav_mono(&vec![0.3; 8_000], 16_000);
+    let short = convert_recording(blip, Some("wav"), RATE, MIN).expect_err("short");
+    assert_eq!(short.to_string(), "the recording is too short (0.50 s; at least 1.0 s is needed)");
+
+    let mut noise_state = 1u32;
+    let noise: Vec<f32> = (0..48_000)
+        .map(|_| {
+            noise_state = noise_state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (noise_state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+        .collect();
+    let spoken = analyze_wav(&write_wav_mono(&noise, 16_000)).expect_err("noise has no notes");
+    assert!(spoken.to_string().starts_with("no sung notes were found"), "{spoken}");
+}
