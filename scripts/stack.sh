@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The local stack on 127.0.0.1, from registry packages only:
+#   PostgreSQL (Debian), S3 (s3s-fs from crates.io, verifies SigV4),
+#   Kafka protocol (tansu from crates.io).
+# Installs what is missing (skipping what is there), starts what is not
+# running, and keeps all state under one directory it can wipe.
+#
+#   scripts/stack.sh up        install + start (idempotent)
+#   scripts/stack.sh down      stop what this script started
+#   scripts/stack.sh restart-kafka   stop and start the broker only
+#   scripts/stack.sh status    what is listening
+#   scripts/stack.sh wipe      down, then delete all state
+#
+# KAFKA_STORAGE=memory (default, fast) or s3 (survives a broker restart;
+# tansu keeps its log in the s3s-fs bucket `tansu`).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${ORAKGARAK_STACK_DIR:-$ROOT/.stack}"
+S3_PORT="${S3_PORT:-9000}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+PG_PORT="${PG_PORT:-5432}"
+KAFKA_STORAGE="${KAFKA_STORAGE:-memory}"
+S3_ACCESS_KEY="orakgarak"
+S3_SECRET_KEY="orakgarak-dev-secret"
+# Versions checked on this machine's rustc; newer ones need a newer compiler.
+TANSU_VERSION="0.6.0"
+S3S_FS_VERSION="0.14.1"
+APT_PACKAGES=(postgresql postgresql-client libopus-dev pkg-config cmake
+  prometheus prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter wrk)
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  local port=$1 name=$2 tries=${3:-100}
+  for _ in $(seq "$tries"); do
+    port_open "$port" && return 0
+    sleep 0.2
+  done
+  log "$name did not open port $port; see $STATE/logs/"
+  tail -n 30 "$STATE/logs/$name.log" >&2 2>/dev/null || true
+  return 1
+}
+
+install_packages() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if ! command -v s3s-fs >/dev/null; then
+    log "building s3s-fs $S3S_FS_VERSION from crates.io (~5 min, once)"
+    cargo install s3s-fs --version "$S3S_FS_VERSION" --locked --features binary
+  fi
+  if ! command -v tansu >/dev/null; then
+    log "building tansu $TANSU_VERSION from crates.io (~15 min, once)"
+    cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore
+  fi
+}
+
+start_postgres() {
+  if ! pg_isready -q -h 127.0.0.1 -p "$PG_PORT"; then
+    log "starting PostgreSQL"
+    local version
+    version="$(ls /etc/postgresql | sort -V | tail -n1)"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    wait_port "$PG_PORT" postgres
+  fi
+  if ! psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='orakgarak'" | grep -q 1; then
+    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE orakgarak"
+  fi
+}
+
+start_s3() {
+  port_open "$S3_PORT" && return 0
+  log "starting s3s-fs on 127.0.0.1:$S3_PORT"
+  mkdir -p "$STATE/s3/tansu"
+  nohup s3s-fs --host 127.0.0.1 --port "$S3_PORT" --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" \
+    "$STATE/s3" >"$STATE/logs/s3s-fs.log" 2>&1 &
+  echo $! >"$STATE/pids/s3s-fs.pid"
+  wait_port "$S3_PORT" s3s-fs
+}
+
+start_kafka() {
+  port_open "$KAFKA_PORT" && return 0
+  local storage="memory://tansu/"
+  [ "$KAFKA_STORAGE" = s3 ] && storage="s3://tansu/"
+  log "starting tansu on 127.0.0.1:$KAFKA_PORT (storage $storage)"
+  AWS_ENDPOINT="http://127.0.0.1:$S3_PORT" AWS_ALLOW_HTTP=true AWS_DEFAULT_REGION=us-east-1 \
+  AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
+    nohup tansu broker \
+      --kafka-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --kafka-advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --storage-engine "$storage" >"$STATE/logs/tansu.log" 2>&1 &
+  echo $! >"$STATE/pids/tansu.pid"
+  wait_port "$KAFKA_PORT" tansu
+}
+
+stop() {
+  local name=$1 pidfile="$STATE/pids/$1.pid"
+  [ -f "$pidfile" ] || return 0
+  local pid
+  pid="$(cat "$pidfile")"
+  if kill "$pid" 2>/dev/null; then
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    log "stopped $name"
+  fi
+  rm -f "$pidfile"
+}
+
+up() {
+  mkdir -p "$STATE/logs" "$STATE/pids"
+  install_packages
+  start_postgres
+  start_s3
+  start_kafka
+  log "stack up: postgres :$PG_PORT, s3 :$S3_PORT, kafka :$KAFKA_PORT (state in $STATE)"
+}
+
+case "${1:-up}" in
+  up) up ;;
+  down) stop tansu; stop s3s-fs ;;
+  restart-kafka) mkdir -p "$STATE/logs" "$STATE/pids"; stop tansu; start_kafka ;;
+  status)
+    for p in "postgres:$PG_PORT" "s3s-fs:$S3_PORT" "tansu:$KAFKA_PORT"; do
+      if port_open "${p#*:}"; then echo "${p%%:*} up (:${p#*:})"; else echo "${p%%:*} down"; fi
+    done ;;
+  wipe) stop tansu; stop s3s-fs; rm -rf "$STATE"; log "state wiped" ;;
+  *) echo "usage: $0 up|down|restart-kafka|status|wipe" >&2; exit 2 ;;
+esac

@@ -1,0 +1,155 @@
+//! Test harness: a whole orakgarak process per test, on the real local
+//! stack, with its own database, topics, consumer groups and bucket.
+#![allow(dead_code)]
+
+pub mod model_server;
+
+use std::path::Path;
+use std::time::Duration;
+
+use orakgarak::app::{App, Roles, Running};
+use orakgarak::commands::demo::ApiClient;
+use orakgarak::config::{Secret, Settings};
+use orakgarak::domain::Stage;
+use serde_json::Value;
+
+pub const STACK_HINT: &str = "the local stack is not running: start it with `scripts/stack.sh up`";
+
+pub struct TestApp {
+    pub app: App,
+    pub running: Option<Running>,
+    pub settings: Settings,
+    pub client: ApiClient,
+    pub base_url: String,
+    pub metrics_url: String,
+    pub db_name: String,
+}
+
+fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
+}
+
+/// Panics (never skips) when a service of the stack is missing.
+pub fn require_stack() {
+    for (name, port) in [("PostgreSQL", 5432), ("s3s-fs", 9000), ("tansu", 9092)] {
+        assert!(port_open(port), "{name} is not listening on 127.0.0.1:{port}: {STACK_HINT}");
+    }
+}
+
+pub fn init_test_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = orakgarak::telemetry::init_logs(&orakgarak::config::LogSettings::default(), "test");
+    }
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+pub fn base_settings() -> Settings {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/orakgarak.yaml");
+    let mut settings = Settings::load(Some(&path), std::iter::empty()).expect("config/orakgarak.yaml loads");
+    settings.catalog.path = Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog/songs.yaml");
+    settings
+}
+
+/// Isolated settings: random database, topic prefix, groups and bucket; port 0.
+pub async fn isolated_settings() -> (Settings, String) {
+    require_stack();
+    init_test_logs();
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let db_name = format!("orakgarak_test_{suffix}");
+    let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await.expect(STACK_HINT);
+    sqlx::query(&format!("CREATE DATABASE {db_name}")).execute(&admin).await.expect("create test database");
+    admin.close().await;
+    let mut settings = base_settings();
+    settings.database.url = Secret::new(format!("postgres://postgres@127.0.0.1:5432/{db_name}"));
+    settings.kafka.topic_prefix = format!("t{suffix}");
+    settings.kafka.group_prefix = format!("t{suffix}");
+    settings.storage.bucket = format!("t{suffix}");
+    settings.http.listen = "127.0.0.1:0".into();
+    settings.http.metrics_listen = "127.0.0.1:0".into();
+    (settings, db_name)
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let (mut settings, db_name) = isolated_settings().await;
+    customize(&mut settings);
+    start(settings, db_name, Roles { api: true, stages: Stage::ALL.to_vec() }).await
+}
+
+pub async fn start(settings: Settings, db_name: String, roles: Roles) -> TestApp {
+    let app = App::build(settings.clone()).await.expect("app builds");
+    app.prepare().await.expect("migrations, topics and bucket");
+    let running = app.start(&roles).await.expect("roles start");
+    let base_url = format!("http://{}", running.api_addr.map(|a| a.to_string()).unwrap_or_default());
+    let metrics_url = format!("http://{}/metrics", running.metrics_addr);
+    let client = ApiClient::new(&settings, &base_url, "alice");
+    TestApp { app, running: Some(running), settings, client, base_url, metrics_url, db_name }
+}
+
+impl TestApp {
+    pub fn client_for(&self, user: &str) -> ApiClient {
+        ApiClient::new(&self.settings, &self.base_url, user)
+    }
+
+    /// Creates an upload, PUTs `bytes`, sends the object-created event; returns the upload id.
+    pub async fn upload(&self, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {
+        let size = bytes.len() as u64;
+        let (status, created) = self.client.create_upload(filename, content_type, size, None).await.expect("POST");
+        assert_eq!(status, 201, "{created}");
+        let id = created["upload_id"].as_str().expect("upload_id").to_owned();
+        assert_eq!(self.client.put_object(&created, bytes).await.expect("PUT"), 200);
+        let (status, body) = self.client.notify_created(&format!("raw/{id}/{filename}"), size).await.expect("event");
+        assert_eq!(status, 202, "{body}");
+        id
+    }
+
+    pub async fn wait_for(&self, id: &str, state: Option<&str>) -> Value {
+        self.client.wait_for(id, state, Duration::from_secs(90), false).await.expect("upload reaches the state")
+    }
+
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(&self.metrics_url).await.expect("metrics").text().await.expect("text")
+    }
+
+    /// Sum of every sample of `name` whose labels contain all of `labels`.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        parse_metric(&self.metrics_text().await, name, labels)
+    }
+
+    /// Stops every role and drops the test database.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("clean stop");
+        }
+        self.app.store.pool().close().await;
+        if let Ok(admin) = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name)).execute(&admin).await;
+        }
+    }
+}
+
+pub fn parse_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The `to_state` column of an upload's history.
+pub fn states(upload: &Value) -> Vec<String> {
+    upload["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| h["to_state"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}

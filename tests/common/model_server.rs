@@ -1,0 +1,61 @@
+//! A stand-in for the external model server (P5): speaks the same HTTP
+//! contract (WAV body in, VoiceProfile JSON out), running the real built-in
+//! analyzer behind it. It can be switched to answer 503 (down) or to hang.
+
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+
+pub const HEALTHY: u8 = 0;
+pub const DOWN: u8 = 1;
+pub const HANGING: u8 = 2;
+
+#[derive(Clone, Default)]
+pub struct ModelServer {
+    pub mode: Arc<AtomicU8>,
+    pub calls: Arc<AtomicUsize>,
+}
+
+impl ModelServer {
+    pub async fn spawn(mode: u8) -> (Self, String) {
+        let server = Self::default();
+        server.mode.store(mode, Ordering::SeqCst);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/v1/analyze", listener.local_addr().expect("addr"));
+        let app = Router::new().route("/v1/analyze", post(analyze)).with_state(server.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (server, url)
+    }
+
+    pub fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+async fn analyze(State(server): State<ModelServer>, body: Bytes) -> Response {
+    server.calls.fetch_add(1, Ordering::SeqCst);
+    match server.mode.load(Ordering::SeqCst) {
+        DOWN => (StatusCode::SERVICE_UNAVAILABLE, "model server is warming up").into_response(),
+        HANGING => {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+        _ => match orakgarak::stages::analyze_wav(&body) {
+            Ok(mut profile) => {
+                profile.analyzer = "stand-in-model".into();
+                axum::Json(profile).into_response()
+            }
+            Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).into_response(),
+        },
+    }
+}
