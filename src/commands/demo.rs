@@ -176,7 +176,8 @@ pub async fn run(settings: Settings, args: &Args) -> anyhow::Result<()> {
         println!("Error: {error}");
     }
     if let Some(range) = upload["analysis"]["range_names"].as_str() {
-        println!("Comfortable range: {range} (tessitura {})", upload["analysis"]["range"]["tessitura"]);
+        let tessitura = upload["analysis"]["range"]["tessitura"].as_i64().and_then(|m| crate::domain::Note::from_midi(m as i32).ok());
+        println!("Comfortable range: {range} (sits around {})", tessitura.map(|n| n.name()).unwrap_or_default());
     }
     for (i, song) in upload["result"]["recommendations"].as_array().into_iter().flatten().enumerate() {
         println!(
