@@ -162,6 +162,19 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// An EnvFilter directive, e.g. `info,orakgarak=debug`.
     pub level: String,
+    /// Loki base URL (e.g. `http://loki:3100`); unset = stdout only.
+    pub loki_url: Option<String>,
+    /// Lines waiting for Loki, at most. Beyond it new lines are dropped and
+    /// counted: memory stays bounded while Loki is down.
+    pub loki_queue_lines: usize,
+    /// Lines per push.
+    pub loki_batch_lines: usize,
+    /// A partial batch is pushed after this long.
+    #[serde(deserialize_with = "duration")]
+    pub loki_flush_interval: Duration,
+    /// Limit on one push (M5).
+    #[serde(deserialize_with = "duration")]
+    pub loki_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -282,7 +295,15 @@ impl Default for CatalogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { format: LogFormat::Json, level: "info".into() }
+        Self {
+            format: LogFormat::Json,
+            level: "info".into(),
+            loki_url: None,
+            loki_queue_lines: 10_000,
+            loki_batch_lines: 1_000,
+            loki_flush_interval: Duration::from_secs(1),
+            loki_timeout: Duration::from_secs(5),
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`stages`] — convert, analyze, recommend: handlers the engine calls.
 //! - [`audio`] — decoding, resampling, WAV, pitch tracking, range and timbre.
 //! - [`catalog`] — the song catalogue, range matching, MIDI import.
+//! - [`devstack`] — per-run isolation on the local stack, for tests and benchmarks.
 //! - [`app`] — wires the pieces into the roles a process runs.
 //! - [`commands`] — the CLI subcommands `main.rs` dispatches to.
 //!
@@ -23,6 +24,7 @@ pub mod audio;
 pub mod catalog;
 pub mod commands;
 pub mod config;
+pub mod devstack;
 pub mod domain;
 pub mod pipeline;
 pub mod stages;

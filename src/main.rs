@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     if service == "cli" {
         log.level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
     }
-    init_logs(&log, service)?;
+    init_logs(&log, &settings.env, service)?;
     match cli.command {
         Command::Api => commands::serve::run(settings, Roles { api: true, stages: vec![] }, false).await,
         Command::Worker(args) => {

@@ -196,7 +196,7 @@ pub async fn object_created(
     tx.commit().await.map_err(|e| ApiError::Internal(e.into()))?;
 
     for (id, trace, to, rejection) in changes {
-        let span = crate::upload_span!("object_created", trace.trace_id, id);
+        let span = crate::upload_span!("object_created", "api", trace, id);
         let _entered = span.enter();
         UploadStateChanged { upload_id: &id.to_string(), from: UploadState::Created, to, attempt: 0 }.emit(&state.metrics);
         if let Some((reason, detail)) = rejection {

@@ -45,7 +45,7 @@ pub async fn observe(State(metrics): State<Metrics>, request: Request, next: Nex
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let span = tracing::info_span!("http", traceId = %trace.trace_id, spanId = %trace.span_id_hex(), method = %method, route = %route);
+    let span = tracing::info_span!("http", role = "api", traceId = %trace.trace_id, spanId = %trace.span_id_hex(), method = %method, route = %route);
     let mut response = TRACE.scope(trace, next.run(request).instrument(span.clone())).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();

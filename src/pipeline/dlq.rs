@@ -144,7 +144,7 @@ pub async fn replay(
             .and_then(TraceContext::parse)
             .or_else(|| upload.trace_id().map(TraceContext::child_of))
             .unwrap_or_else(TraceContext::root);
-        let span = crate::upload_span!("dlq_replay", trace.trace_id, id);
+        let span = crate::upload_span!("dlq_replay", "dlq", trace, id);
         let _guard = span.enter();
         let to = letter.stage.input_state();
         let mut tx = store.pool().begin().await?;

@@ -171,7 +171,7 @@ impl<H: StageHandler> Engine<H> {
             Ok(message) => message,
             Err(error) => {
                 let trace = trace.unwrap_or_else(TraceContext::root);
-                let span = tracing::warn_span!("consume", traceId = %trace.trace_id, stage = stage.as_str());
+                let span = tracing::warn_span!("consume", role = stage.as_str(), traceId = %trace.trace_id);
                 return self.dead_letter_poison(raw, &trace, &error).instrument(span).await;
             }
         };
@@ -186,7 +186,7 @@ impl<H: StageHandler> Engine<H> {
         let trace = trace
             .or_else(|| upload.trace_id().map(TraceContext::child_of))
             .unwrap_or_else(TraceContext::root);
-        let span = crate::upload_span!("consume", trace.trace_id, upload.id);
+        let span = crate::upload_span!("consume", stage.as_str(), trace, upload.id);
         self.process_upload(raw, &message, upload, &trace, lane, shutdown).instrument(span).await
     }
 

@@ -1,7 +1,6 @@
 //! The metrics registry. Every label value comes from a closed set (enums
 //! here, or the state/stage names), never from ids.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use axum::{http::header, response::IntoResponse, routing::get, Router};
@@ -160,7 +159,6 @@ pub struct Metrics {
     pub analysis_permits_total: Gauge,
     pub analysis_permit_wait: Histogram,
     pub external_call_timeouts: Family<DependencyLabels, Counter>,
-    pub log_events_dropped: Counter<u64, AtomicU64>,
 }
 
 impl Metrics {
@@ -193,7 +191,6 @@ impl Metrics {
             analysis_permits_total: Gauge::default(),
             analysis_permit_wait: Histogram::new(exponential_buckets(0.001, 3.0, 12)),
             external_call_timeouts: Family::default(),
-            log_events_dropped: Counter::default(),
         };
         let r = &mut registry;
         r.register("http_requests", "HTTP requests answered, by route template and status class", m.http_requests.clone());
@@ -214,7 +211,11 @@ impl Metrics {
         r.register("analysis_permits", "Analysis permits configured", m.analysis_permits_total.clone());
         r.register_with_unit("analysis_permit_wait", "Time an analysis waited for a permit", Unit::Seconds, m.analysis_permit_wait.clone());
         r.register("external_call_timeouts", "External calls that hit their time limit, by dependency", m.external_call_timeouts.clone());
-        r.register("log_events_dropped", "Log events dropped by the shipping layer", m.log_events_dropped.clone());
+        let ship = super::loki::ship_counters();
+        r.register("log_events_dropped", "Log lines dropped before reaching Loki, by reason (queue_full, push_failed)", ship.dropped.clone());
+        r.register("log_events_shipped", "Log lines Loki accepted", ship.shipped.clone());
+        r.register("loki_pushes", "Pushes to Loki, by outcome", ship.pushes.clone());
+        r.register("log_queue_lines", "Log lines waiting to be shipped to Loki", ship.queued.clone());
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
             .get_or_create(&BuildLabels {

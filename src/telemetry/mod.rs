@@ -3,6 +3,7 @@
 
 pub mod events;
 mod logs;
+pub mod loki;
 mod metrics;
 pub mod metrics_labels {
     //! Label sets, for code that records metrics directly.
@@ -14,10 +15,17 @@ pub use logs::init_logs;
 pub use metrics::{serve_metrics, Lane, Metrics, StatusClass};
 
 /// The span every log line of one upload's work runs inside. Its fields are
-/// what Loki queries filter on (`traceId`, `uploadId`) — fields, never labels.
+/// what Loki queries filter on (`traceId`, `uploadId`, `role`) — fields,
+/// never labels. `$trace` is a `TraceContext`.
 #[macro_export]
 macro_rules! upload_span {
-    ($name:expr, $trace_id:expr, $upload_id:expr) => {
-        tracing::info_span!($name, traceId = %$trace_id, uploadId = %$upload_id)
+    ($name:expr, $role:expr, $trace:expr, $upload_id:expr) => {
+        tracing::info_span!(
+            $name,
+            role = $role,
+            traceId = %$trace.trace_id,
+            spanId = %$trace.span_id_hex(),
+            uploadId = %$upload_id
+        )
     };
 }

@@ -9,11 +9,9 @@ use std::time::Duration;
 
 use orakgarak::app::{App, Roles, Running};
 use orakgarak::commands::demo::ApiClient;
-use orakgarak::config::{Secret, Settings};
+use orakgarak::config::Settings;
 use orakgarak::domain::Stage;
 use serde_json::Value;
-
-pub const STACK_HINT: &str = "the local stack is not running: start it with `scripts/stack.sh up`";
 
 pub struct TestApp {
     pub app: App,
@@ -25,20 +23,16 @@ pub struct TestApp {
     pub db_name: String,
 }
 
-fn port_open(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
-}
-
 /// Panics (never skips) when a service of the stack is missing.
 pub fn require_stack() {
-    for (name, port) in [("PostgreSQL", 5432), ("s3s-fs", 9000), ("tansu", 9092)] {
-        assert!(port_open(port), "{name} is not listening on 127.0.0.1:{port}: {STACK_HINT}");
+    if let Err(e) = orakgarak::devstack::require_stack() {
+        panic!("{e:#}");
     }
 }
 
 pub fn init_test_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
-        let _ = orakgarak::telemetry::init_logs(&orakgarak::config::LogSettings::default(), "test");
+        let _ = orakgarak::telemetry::init_logs(&orakgarak::config::LogSettings::default(), "test", "test");
     }
 }
 
@@ -58,18 +52,8 @@ pub fn base_settings() -> Settings {
 pub async fn isolated_settings() -> (Settings, String) {
     require_stack();
     init_test_logs();
-    let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let db_name = format!("orakgarak_test_{suffix}");
-    let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await.expect(STACK_HINT);
-    sqlx::query(&format!("CREATE DATABASE {db_name}")).execute(&admin).await.expect("create test database");
-    admin.close().await;
     let mut settings = base_settings();
-    settings.database.url = Secret::new(format!("postgres://postgres@127.0.0.1:5432/{db_name}"));
-    settings.kafka.topic_prefix = format!("t{suffix}");
-    settings.kafka.group_prefix = format!("t{suffix}");
-    settings.storage.bucket = format!("t{suffix}");
-    settings.http.listen = "127.0.0.1:0".into();
-    settings.http.metrics_listen = "127.0.0.1:0".into();
+    let db_name = orakgarak::devstack::isolate(&mut settings).await.expect("isolated environment");
     (settings, db_name)
 }
 
@@ -129,9 +113,7 @@ impl TestApp {
             running.stop().await.expect("clean stop");
         }
         self.app.store.pool().close().await;
-        if let Ok(admin) = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name)).execute(&admin).await;
-        }
+        let _ = orakgarak::devstack::drop_database(&self.db_name).await;
     }
 }
 
