@@ -12,6 +12,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
+
+use super::catalog::help;
 use tokio::net::TcpListener;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -193,29 +195,29 @@ impl Metrics {
             external_call_timeouts: Family::default(),
         };
         let r = &mut registry;
-        r.register("http_requests", "HTTP requests answered, by route template and status class", m.http_requests.clone());
-        r.register_with_unit("http_request_duration", "Time to answer an HTTP request", Unit::Seconds, m.http_duration.clone());
-        r.register("uploads_created", "Uploads created (presigned URL handed out)", m.uploads_created.clone());
-        r.register("uploads_rejected", "Uploads refused, by reason", m.uploads_rejected.clone());
-        r.register("upload_transitions", "Upload state transitions, by from/to state", m.transitions.clone());
-        r.register("uploads_in_state", "Uploads currently in each state (from the database)", m.uploads_in_state.clone());
-        r.register_with_unit("stage_duration", "Time one stage run took, by stage and outcome", Unit::Seconds, m.stage_duration.clone());
-        r.register("messages_consumed", "Kafka messages consumed, by stage and lane", m.messages_consumed.clone());
-        r.register("messages_produced", "Kafka messages produced by the outbox relay, by stage and lane", m.messages_produced.clone());
-        r.register("messages_duplicate", "Redelivered messages skipped without running the stage again", m.messages_duplicate.clone());
-        r.register("messages_retried", "Stage retries after a transient failure", m.messages_retried.clone());
-        r.register("messages_dead_lettered", "Messages sent to a dead-letter topic, by stage and reason", m.messages_dead_lettered.clone());
-        r.register("outbox_pending", "Messages written to the outbox and not yet acknowledged by Kafka", m.outbox_pending.clone());
-        r.register("consumer_lag", "Messages not yet consumed, per stage topic partition (librdkafka statistics)", m.consumer_lag.clone());
-        r.register("analysis_permits_in_use", "Analyses running now (the GPU guard)", m.analysis_permits_in_use.clone());
-        r.register("analysis_permits", "Analysis permits configured", m.analysis_permits_total.clone());
-        r.register_with_unit("analysis_permit_wait", "Time an analysis waited for a permit", Unit::Seconds, m.analysis_permit_wait.clone());
-        r.register("external_call_timeouts", "External calls that hit their time limit, by dependency", m.external_call_timeouts.clone());
+        r.register("http_requests", help("http_requests"), m.http_requests.clone());
+        r.register_with_unit("http_request_duration", help("http_request_duration"), Unit::Seconds, m.http_duration.clone());
+        r.register("uploads_created", help("uploads_created"), m.uploads_created.clone());
+        r.register("uploads_rejected", help("uploads_rejected"), m.uploads_rejected.clone());
+        r.register("upload_transitions", help("upload_transitions"), m.transitions.clone());
+        r.register("uploads_in_state", help("uploads_in_state"), m.uploads_in_state.clone());
+        r.register_with_unit("stage_duration", help("stage_duration"), Unit::Seconds, m.stage_duration.clone());
+        r.register("messages_consumed", help("messages_consumed"), m.messages_consumed.clone());
+        r.register("messages_produced", help("messages_produced"), m.messages_produced.clone());
+        r.register("messages_duplicate", help("messages_duplicate"), m.messages_duplicate.clone());
+        r.register("messages_retried", help("messages_retried"), m.messages_retried.clone());
+        r.register("messages_dead_lettered", help("messages_dead_lettered"), m.messages_dead_lettered.clone());
+        r.register("outbox_pending", help("outbox_pending"), m.outbox_pending.clone());
+        r.register("consumer_lag", help("consumer_lag"), m.consumer_lag.clone());
+        r.register("analysis_permits_in_use", help("analysis_permits_in_use"), m.analysis_permits_in_use.clone());
+        r.register("analysis_permits", help("analysis_permits"), m.analysis_permits_total.clone());
+        r.register_with_unit("analysis_permit_wait", help("analysis_permit_wait"), Unit::Seconds, m.analysis_permit_wait.clone());
+        r.register("external_call_timeouts", help("external_call_timeouts"), m.external_call_timeouts.clone());
         let ship = super::loki::ship_counters();
-        r.register("log_events_dropped", "Log lines dropped before reaching Loki, by reason (queue_full, push_failed)", ship.dropped.clone());
-        r.register("log_events_shipped", "Log lines Loki accepted", ship.shipped.clone());
-        r.register("loki_pushes", "Pushes to Loki, by outcome", ship.pushes.clone());
-        r.register("log_queue_lines", "Log lines waiting to be shipped to Loki", ship.queued.clone());
+        r.register("log_events_dropped", help("log_events_dropped"), ship.dropped.clone());
+        r.register("log_events_shipped", help("log_events_shipped"), ship.shipped.clone());
+        r.register("loki_pushes", help("loki_pushes"), ship.pushes.clone());
+        r.register("log_queue_lines", help("log_queue_lines"), ship.queued.clone());
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
             .get_or_create(&BuildLabels {
@@ -223,7 +225,7 @@ impl Metrics {
                 git_sha: option_env!("ORAKGARAK_GIT_SHA").unwrap_or("unknown"),
             })
             .set(1);
-        r.register("build_info", "Build information; always 1", build);
+        r.register("build_info", help("build_info"), build);
         Self { registry: Arc::new(registry), ..m }
     }
 
@@ -246,18 +248,46 @@ impl Default for Metrics {
     }
 }
 
-/// Serves `/metrics` on its own listener until the task is dropped.
+/// The classic text format (0.0.4) from an OpenMetrics exposition, for
+/// scrapers and tools (promtool, curl) that do not ask for OpenMetrics:
+/// counters' HELP/TYPE carry `_total`, and there are no UNIT/EOF lines.
+pub fn to_text_format(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(&name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(rewritten.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// Serves `/metrics` on its own listener until the task is dropped:
+/// OpenMetrics when the scraper accepts it (Prometheus does), else 0.0.4.
 pub async fn serve_metrics(listener: TcpListener, metrics: Metrics) -> anyhow::Result<()> {
     let app = Router::new().route(
         "/metrics",
-        get(move || {
+        get(move |headers: axum::http::HeaderMap| {
             let metrics = metrics.clone();
             async move {
-                (
-                    [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-                    metrics.encode(),
-                )
-                    .into_response()
+                let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                if accept.contains("application/openmetrics-text") {
+                    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.encode())
+                        .into_response()
+                } else {
+                    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], to_text_format(&metrics.encode()))
+                        .into_response()
+                }
             }
         }),
     );

@@ -1,6 +1,7 @@
 //! Telemetry: JSON logs with the upload's traceId on every line, the
 //! Prometheus registry, and the internal events that feed both.
 
+pub mod catalog;
 pub mod events;
 mod logs;
 pub mod loki;

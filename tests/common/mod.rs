@@ -2,7 +2,9 @@
 //! stack, with its own database, topics, consumer groups and bucket.
 #![allow(dead_code)]
 
+pub mod loki;
 pub mod model_server;
+pub mod prometheus;
 
 use std::path::Path;
 use std::time::Duration;

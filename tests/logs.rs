@@ -1,0 +1,105 @@
+//! Log shipping to Loki: every line of an upload reaches Loki with its
+//! traceId, under a small fixed label set; while Loki is down the service
+//! keeps serving, losses are counted and memory stays bounded.
+//! (One test per binary: the log subscriber is process-global.)
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::loki::StandInLoki;
+use common::{fixture, parse_metric};
+use orakgarak::config::LogSettings;
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upload_logs_reach_loki_and_an_outage_is_counted_not_hoarded() {
+    let loki = StandInLoki::start().await;
+    let queue_cap = 2_000;
+    let settings = LogSettings {
+        loki_url: Some(loki.url()),
+        loki_queue_lines: queue_cap,
+        loki_batch_lines: 500,
+        loki_flush_interval: Duration::from_millis(200),
+        loki_timeout: Duration::from_secs(1),
+        level: "info".into(),
+        ..LogSettings::default()
+    };
+    orakgarak::telemetry::init_logs(&settings, "test", "all").expect("first subscriber in this binary");
+    let app = common::spawn_app().await;
+
+    // 1. One upload: every role's lines arrive, findable by traceId.
+    let id = app.upload("take.ogg", "audio/ogg", fixture("sung-a3-e4.ogg")).await;
+    let upload = app.wait_for(&id, Some("COMPLETED")).await;
+    let trace = upload["trace_id"].as_str().expect("trace").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let roles = loop {
+        let mut roles: Vec<String> = loki
+            .lines_with(&trace)
+            .iter()
+            .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.line).ok()?["role"].as_str().map(str::to_owned))
+            .collect();
+        roles.sort();
+        roles.dedup();
+        if ["analyze", "api", "convert", "recommend"].iter().all(|r| roles.iter().any(|x| x == r)) || Instant::now() > deadline {
+            break roles;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(roles, ["analyze", "api", "convert", "recommend"], "roles whose lines carry the traceId");
+    for entry in loki.lines_with(&trace) {
+        let labels: Vec<&str> = entry.labels.keys().map(String::as_str).collect();
+        assert_eq!(labels, ["env", "level", "service"], "only the fixed label set");
+        assert_eq!(entry.metadata.get("traceId"), Some(&trace), "traceId is structured metadata");
+    }
+    assert!(loki.rejected.lock().expect("lock").is_empty(), "Loki refused a push: {:?}", loki.rejected.lock());
+
+    // 2. Loki goes down under sustained load.
+    loki.stop();
+    let rss_before = rss_kib();
+    let mut max_queue = 0.0f64;
+    let started = Instant::now();
+    let mut served = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        let mut calls = Vec::new();
+        for _ in 0..8 {
+            calls.push(app.client.create_upload("load.wav", "audio/wav", 1000, None));
+        }
+        for result in futures::future::join_all(calls).await {
+            assert_eq!(result.expect("API answers").0, 201, "the API keeps serving while Loki is down");
+            served += 1;
+        }
+        for i in 0..200 {
+            tracing::info!(i, "Synthetic load line.");
+        }
+        max_queue = max_queue.max(app.metric("orakgarak_log_queue_lines", &[]).await);
+    }
+    let text = app.metrics_text().await;
+    let dropped = parse_metric(&text, "orakgarak_log_events_dropped_total", &[]);
+    let failed_pushes = parse_metric(&text, "orakgarak_loki_pushes_total", &["outcome=\"failure\""]);
+    let rss_after = rss_kib();
+    println!(
+        "Loki outage: {served} uploads created in 6 s, {dropped} log lines dropped, {failed_pushes} failed pushes, \
+         queue peak {max_queue} (cap {queue_cap}), RSS {rss_before} KiB -> {rss_after} KiB"
+    );
+    assert!(dropped > 0.0, "losses are counted");
+    assert!(failed_pushes > 0.0, "failed pushes are counted");
+    assert!(max_queue <= queue_cap as f64, "queue stays within its cap");
+
+    // 3. Loki comes back: new lines flow again.
+    loki.restart().await;
+    let marker = format!("marker-{}", uuid::Uuid::new_v4());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while loki.lines_with(&marker).is_empty() {
+        tracing::warn!(marker = %marker, "Loki recovery marker.");
+        assert!(Instant::now() < deadline, "no lines reached Loki after it came back");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    app.stop().await;
+}
