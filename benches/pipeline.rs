@@ -15,7 +15,6 @@ use anyhow::Context;
 use orakgarak::app::{App, Roles};
 use orakgarak::commands::demo::ApiClient;
 use orakgarak::config::Settings;
-use orakgarak::domain::Stage;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureRecord;
 use rdkafka::Message;
@@ -168,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
     let db = orakgarak::devstack::isolate(&mut settings).await?;
     let app = App::build(settings.clone()).await?;
     app.prepare().await?;
-    let running = app.start(&Roles { api: true, stages: Stage::ALL.to_vec() }).await?;
+    let running = app.start(&Roles::all()).await?;
     let base = format!("http://{}", running.api_addr.context("api")?);
     sqlx::query("CREATE TABLE bench_insert (id uuid PRIMARY KEY, user_id text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), payload text)")
         .execute(app.store.pool())

@@ -35,6 +35,18 @@ pub struct App {
 pub struct Roles {
     pub api: bool,
     pub stages: Vec<Stage>,
+    /// Traffic classes the stage consumers serve (M3: a pool can be
+    /// realtime-only or bulk-only).
+    pub lanes: Vec<Lane>,
+    /// Run the watchdog on its schedule.
+    pub watchdog: bool,
+}
+
+impl Roles {
+    /// Every role, both lanes: `orakgarak all`.
+    pub fn all() -> Self {
+        Self { api: true, stages: Stage::ALL.to_vec(), lanes: vec![Lane::Realtime, Lane::Bulk], watchdog: true }
+    }
 }
 
 /// A started process: where it listens and how to stop it.
@@ -57,6 +69,14 @@ impl Running {
             }
         }
         Ok(())
+    }
+
+    /// Stops every role at once, as a crash would: in-flight work is not
+    /// finished and no offsets are committed.
+    pub fn abort(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 
     /// Waits until SIGINT/SIGTERM, then stops.
@@ -148,6 +168,9 @@ impl App {
         };
         tasks.push(tokio::spawn(pipeline::run_relay(relay, shutdown.clone())));
         tasks.push(tokio::spawn(refresh_state_gauge(self.clone(), shutdown.clone())));
+        if roles.watchdog {
+            tasks.push(tokio::spawn(crate::watchdog::run_scheduled(Arc::new(self.watchdog()), shutdown.clone())));
+        }
 
         let analysis = &self.settings.analysis;
         for stage in &roles.stages {
@@ -158,7 +181,7 @@ impl App {
                         sample_rate: analysis.sample_rate,
                         min_duration: analysis.min_duration,
                     };
-                    self.spawn_stage(handler, 1, &shutdown, &mut tasks);
+                    self.spawn_stage(handler, 1, &roles.lanes, &shutdown, &mut tasks);
                 }
                 Stage::Analyze => {
                     let model = analysis.model_url.as_ref().map(|url| ModelServer {
@@ -173,7 +196,7 @@ impl App {
                         metrics: self.metrics.clone(),
                     };
                     // One consumer per permit, so the permits can all be busy.
-                    self.spawn_stage(handler, analysis.permits.max(1), &shutdown, &mut tasks);
+                    self.spawn_stage(handler, analysis.permits.max(1), &roles.lanes, &shutdown, &mut tasks);
                 }
                 Stage::Recommend => {
                     let catalog = Catalog::load(&self.settings.catalog.path)?;
@@ -183,17 +206,29 @@ impl App {
                         max_key_shift: self.settings.catalog.max_key_shift,
                         max_results: self.settings.catalog.max_results,
                     };
-                    self.spawn_stage(handler, 1, &shutdown, &mut tasks);
+                    self.spawn_stage(handler, 1, &roles.lanes, &shutdown, &mut tasks);
                 }
             }
         }
         Ok(Running { api_addr, metrics_addr, shutdown, tasks })
     }
 
+    pub fn watchdog(&self) -> crate::watchdog::Watchdog {
+        crate::watchdog::Watchdog {
+            store: self.store.clone(),
+            objects: self.objects.clone(),
+            topics: self.topics.clone(),
+            metrics: self.metrics.clone(),
+            settings: self.settings.watchdog.clone(),
+            max_upload_bytes: self.settings.storage.max_upload_bytes,
+        }
+    }
+
     fn spawn_stage<H: StageHandler>(
         &self,
         handler: H,
         realtime_consumers: usize,
+        lanes: &[Lane],
         shutdown: &CancellationToken,
         tasks: &mut Vec<JoinHandle<anyhow::Result<()>>>,
     ) {
@@ -205,11 +240,15 @@ impl App {
             metrics: self.metrics.clone(),
             pipeline: self.settings.pipeline.clone(),
         });
-        for _ in 0..realtime_consumers {
-            tasks.push(tokio::spawn(pipeline::run_consumer(engine.clone(), Lane::Realtime, shutdown.clone())));
+        if lanes.contains(&Lane::Realtime) {
+            for _ in 0..realtime_consumers {
+                tasks.push(tokio::spawn(pipeline::run_consumer(engine.clone(), Lane::Realtime, shutdown.clone())));
+            }
         }
         // Bulk work (re-drives, replays) has its own topic and consumer (M3).
-        tasks.push(tokio::spawn(pipeline::run_consumer(engine, Lane::Bulk, shutdown.clone())));
+        if lanes.contains(&Lane::Bulk) {
+            tasks.push(tokio::spawn(pipeline::run_consumer(engine, Lane::Bulk, shutdown.clone())));
+        }
     }
 }
 

@@ -28,6 +28,7 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     pub analysis: AnalysisSettings,
     pub catalog: CatalogSettings,
+    pub watchdog: WatchdogSettings,
     pub log: LogSettings,
 }
 
@@ -157,6 +158,92 @@ pub struct CatalogSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct WatchdogSettings {
+    /// Cron with seconds: "0 */30 * * * *" = every 30 minutes (P12).
+    pub schedule: String,
+    /// Automatic re-drives per upload before it is failed into the DLQ.
+    pub max_redrives: i32,
+    /// Uploads handled per state per run, so one run stays bounded.
+    pub batch_limit: i64,
+    /// How long after its URL expired a CREATED upload is reconciled.
+    #[serde(deserialize_with = "duration")]
+    pub expiry_grace: Duration,
+    pub thresholds: StuckThresholds,
+}
+
+/// How long an upload may sit in each state before it counts as stuck.
+/// Each is well above the slowest normal time in that state: queued states
+/// wait on consumer lag, working states on the stage itself (analysis of a
+/// long take on a busy GPU is the slowest).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StuckThresholds {
+    #[serde(deserialize_with = "duration")]
+    pub uploaded: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub converting: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub converted: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub analyzing: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub analyzed: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub recommending: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub retrying: Duration,
+}
+
+impl StuckThresholds {
+    pub fn for_state(&self, state: crate::domain::UploadState) -> Duration {
+        use crate::domain::UploadState::*;
+        match state {
+            Uploaded => self.uploaded,
+            Converting => self.converting,
+            Converted => self.converted,
+            Analyzing => self.analyzing,
+            Analyzed => self.analyzed,
+            Recommending => self.recommending,
+            Retrying => self.retrying,
+            _ => Duration::MAX,
+        }
+    }
+
+    /// Every threshold set to `d` (tests).
+    pub fn all(d: Duration) -> Self {
+        Self { uploaded: d, converting: d, converted: d, analyzing: d, analyzed: d, recommending: d, retrying: d }
+    }
+}
+
+impl Default for WatchdogSettings {
+    fn default() -> Self {
+        Self {
+            schedule: "0 */30 * * * *".into(),
+            max_redrives: 3,
+            batch_limit: 1_000,
+            expiry_grace: Duration::from_secs(60),
+            thresholds: StuckThresholds::default(),
+        }
+    }
+}
+
+impl Default for StuckThresholds {
+    fn default() -> Self {
+        let m = |minutes: u64| Duration::from_secs(minutes * 60);
+        Self {
+            uploaded: m(10),
+            converting: m(15),
+            converted: m(10),
+            analyzing: m(30),
+            analyzed: m(10),
+            recommending: m(10),
+            retrying: m(15),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// `json` (production, Loki) or `pretty`.
     pub format: LogFormat,
@@ -196,6 +283,7 @@ impl Default for Settings {
             pipeline: PipelineSettings::default(),
             analysis: AnalysisSettings::default(),
             catalog: CatalogSettings::default(),
+            watchdog: WatchdogSettings::default(),
             log: LogSettings::default(),
         }
     }

@@ -12,6 +12,7 @@
 //! - [`audio`] — decoding, resampling, WAV, pitch tracking, range and timbre.
 //! - [`catalog`] — the song catalogue, range matching, MIDI import.
 //! - [`devstack`] — per-run isolation on the local stack, for tests and benchmarks.
+//! - [`watchdog`] — the cron scan that re-drives stuck uploads and reconciles lost events.
 //! - [`app`] — wires the pieces into the roles a process runs.
 //! - [`commands`] — the CLI subcommands `main.rs` dispatches to.
 //!
@@ -31,3 +32,4 @@ pub mod stages;
 pub mod storage;
 pub mod store;
 pub mod telemetry;
+pub mod watchdog;

@@ -2,7 +2,6 @@ use clap::Parser;
 use orakgarak::app::Roles;
 use orakgarak::commands::{self, Cli, Command};
 use orakgarak::config::Settings;
-use orakgarak::domain::Stage;
 use orakgarak::telemetry::init_logs;
 
 #[tokio::main]
@@ -12,6 +11,7 @@ async fn main() -> anyhow::Result<()> {
     let service = match &cli.command {
         Command::Api => "api",
         Command::Worker(_) => "worker",
+        Command::Watchdog(a) if !a.once => "watchdog",
         Command::All => "all",
         _ => "cli",
     };
@@ -22,12 +22,16 @@ async fn main() -> anyhow::Result<()> {
     }
     init_logs(&log, &settings.env, service)?;
     match cli.command {
-        Command::Api => commands::serve::run(settings, Roles { api: true, stages: vec![] }, false).await,
+        Command::Api => {
+            let roles = Roles { api: true, stages: vec![], lanes: vec![], watchdog: false };
+            commands::serve::run(settings, roles, false).await
+        }
         Command::Worker(args) => {
             let roles = commands::serve::worker_roles(&settings, &args);
             commands::serve::run(settings, roles, false).await
         }
-        Command::All => commands::serve::run(settings, Roles { api: true, stages: Stage::ALL.to_vec() }, true).await,
+        Command::All => commands::serve::run(settings, Roles::all(), true).await,
+        Command::Watchdog(args) => commands::serve::watchdog(settings, &args).await,
         Command::Migrate => commands::serve::migrate(settings).await,
         Command::Dlq(args) => commands::dlq::run(settings, &args).await,
         Command::Demo(args) => commands::demo::run(settings, &args).await,

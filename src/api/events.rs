@@ -11,9 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::EventSource;
 use super::{ApiError, ApiState};
-use crate::domain::{Stage, TraceContext, UploadId, UploadState};
-use crate::pipeline::{StageMessage, Trigger};
-use crate::store::{self, Store, TransitionMeta};
+use crate::domain::{TraceContext, UploadId, UploadState};
+use crate::pipeline::{object_arrived, Arrival, Trigger};
 use crate::telemetry::events::{UploadRejected, UploadStateChanged};
 use crate::telemetry::Emit;
 
@@ -154,51 +153,32 @@ pub async fn object_created(
         if upload.object_key != record.key {
             return Err(unknown());
         }
-        targets.push((id, record.size));
+        targets.push((upload, record.size));
     }
 
     let limit = state.settings.storage.max_upload_bytes;
     let mut tx = state.store.pool().begin().await.map_err(|e| ApiError::Internal(e.into()))?;
     let mut changes = Vec::new();
-    for (id, size) in targets {
-        let upload = Store::lock_upload(&mut tx, id).await?;
-        if upload.state != UploadState::Created {
-            outcome.duplicates += 1;
-            continue;
-        }
-        let trace = upload.trace_id().map(TraceContext::child_of).unwrap_or_else(TraceContext::root);
-        let declared = upload.declared_bytes as u64;
-        // P1: checked again here, whatever the signature promised.
-        let rejection = if size > limit {
-            Some(("oversize_object", format!("stored object is {size} bytes, over the {limit} byte limit")))
-        } else if size != declared {
-            Some(("size_mismatch", format!("stored object is {size} bytes, {declared} were declared")))
-        } else {
-            None
-        };
-        let meta = |error: Option<String>| TransitionMeta { attempt: 0, error, trace_id: trace.trace_id.to_string() };
-        Store::set_stored_bytes(&mut tx, id, i64::try_from(size).unwrap_or(i64::MAX)).await?;
-        match rejection {
-            Some((reason, detail)) => {
-                Store::transition(&mut tx, id, UploadState::Created, UploadState::Rejected, &meta(Some(detail.clone()))).await?;
-                changes.push((id, trace, UploadState::Rejected, Some((reason, detail))));
-                outcome.rejected += 1;
-            }
-            None => {
-                Store::transition(&mut tx, id, UploadState::Created, UploadState::Uploaded, &meta(None)).await?;
-                let message = StageMessage::new(id, Stage::Convert, Trigger::Event);
-                store::enqueue(&mut tx, &message.to_outbox(&state.topics, &trace)).await?;
-                changes.push((id, trace, UploadState::Uploaded, None));
+    for (upload, size) in &targets {
+        match object_arrived(&mut tx, &state.topics, upload, *size, limit, Trigger::Event).await? {
+            Arrival::Duplicate => outcome.duplicates += 1,
+            Arrival::Accepted => {
                 outcome.accepted += 1;
+                changes.push((upload, UploadState::Uploaded, None));
+            }
+            Arrival::Rejected { reason, detail } => {
+                outcome.rejected += 1;
+                changes.push((upload, UploadState::Rejected, Some((reason, detail))));
             }
         }
     }
     tx.commit().await.map_err(|e| ApiError::Internal(e.into()))?;
 
-    for (id, trace, to, rejection) in changes {
-        let span = crate::upload_span!("object_created", "api", trace, id);
+    for (upload, to, rejection) in changes {
+        let trace = upload.trace_id().map(TraceContext::child_of).unwrap_or_else(TraceContext::root);
+        let span = crate::upload_span!("object_created", "api", trace, upload.id);
         let _entered = span.enter();
-        UploadStateChanged { upload_id: &id.to_string(), from: UploadState::Created, to, attempt: 0 }.emit(&state.metrics);
+        UploadStateChanged { upload_id: &upload.id.to_string(), from: UploadState::Created, to, attempt: 0 }.emit(&state.metrics);
         if let Some((reason, detail)) = rejection {
             UploadRejected { reason, detail: &detail }.emit(&state.metrics);
         }

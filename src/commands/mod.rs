@@ -28,6 +28,8 @@ pub enum Command {
     Worker(serve::WorkerArgs),
     /// Every role in one process, after migrating (for one machine).
     All,
+    /// Find and re-drive stuck uploads on a schedule (or `--once`).
+    Watchdog(serve::WatchdogArgs),
     /// Apply database migrations, create topics and the bucket.
     Migrate,
     /// Inspect and replay the dead-letter topics.

@@ -5,12 +5,31 @@ use clap::Args;
 use crate::app::{App, Roles};
 use crate::config::Settings;
 use crate::domain::Stage;
+use crate::telemetry::Lane;
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// Stages to run, comma separated (default: pipeline.stages from settings).
     #[arg(long, value_delimiter = ',')]
     pub stages: Vec<Stage>,
+    /// Traffic classes to serve, comma separated: realtime, bulk (default both).
+    #[arg(long, value_delimiter = ',', value_parser = parse_lane)]
+    pub lanes: Vec<Lane>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchdogArgs {
+    /// Run one scan now and exit (for operators), instead of the schedule.
+    #[arg(long)]
+    pub once: bool,
+}
+
+fn parse_lane(s: &str) -> Result<Lane, String> {
+    match s {
+        "realtime" => Ok(Lane::Realtime),
+        "bulk" => Ok(Lane::Bulk),
+        other => Err(format!("unknown lane {other:?} (realtime or bulk)")),
+    }
 }
 
 impl clap::builder::ValueParserFactory for Stage {
@@ -44,5 +63,17 @@ pub async fn run(settings: Settings, roles: Roles, prepare: bool) -> anyhow::Res
 
 pub fn worker_roles(settings: &Settings, args: &WorkerArgs) -> Roles {
     let stages = if args.stages.is_empty() { settings.pipeline.stages.clone() } else { args.stages.clone() };
-    Roles { api: false, stages }
+    let lanes = if args.lanes.is_empty() { vec![Lane::Realtime, Lane::Bulk] } else { args.lanes.clone() };
+    Roles { api: false, stages, lanes, watchdog: false }
+}
+
+pub async fn watchdog(settings: Settings, args: &WatchdogArgs) -> anyhow::Result<()> {
+    let app = App::build(settings).await?;
+    if args.once {
+        let report = app.watchdog().run_once().await?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let roles = Roles { api: false, stages: vec![], lanes: vec![], watchdog: true };
+    app.start(&roles).await?.run_until_signal().await
 }

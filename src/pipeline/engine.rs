@@ -378,22 +378,16 @@ impl<H: StageHandler> Engine<H> {
         error: &str,
         reason: &str,
     ) -> OutboxMessage {
-        let stage = self.handler.stage();
-        let headers = [
-            (HEADER_TRACEPARENT, trace.header()),
-            (HEADER_ORIGINAL_TOPIC, raw.topic().to_owned()),
-            (HEADER_ORIGINAL_PARTITION, raw.partition().to_string()),
-            (HEADER_ORIGINAL_OFFSET, raw.offset().to_string()),
-            (HEADER_ERROR, error.to_owned()),
-            (HEADER_ATTEMPT, attempt.to_string()),
-            (HEADER_REASON, reason.to_owned()),
-            (HEADER_STAGE, stage.as_str().to_owned()),
-        ];
-        OutboxMessage {
-            topic: self.topics.dead_letter(stage),
-            key: raw.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default(),
-            payload: raw.payload().unwrap_or_default().to_vec(),
-            headers: headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        }
+        dead_letter(
+            &self.topics,
+            self.handler.stage(),
+            raw.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default(),
+            raw.payload().unwrap_or_default().to_vec(),
+            trace,
+            Some(Origin { topic: raw.topic(), partition: raw.partition(), offset: raw.offset() }),
+            error,
+            attempt,
+            reason,
+        )
     }
 }

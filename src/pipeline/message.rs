@@ -49,6 +49,50 @@ impl Serialize for Stage {
     }
 }
 
+/// Where a dead-lettered message was consumed from (`None` when it never
+/// was: the watchdog gives up on an upload whose message is lost).
+pub struct Origin<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// The outbox row that writes `payload` to `stage`'s dead-letter topic with
+/// everything an operator needs in its headers.
+#[allow(clippy::too_many_arguments)]
+pub fn dead_letter(
+    topics: &Topics,
+    stage: Stage,
+    key: String,
+    payload: Vec<u8>,
+    trace: &TraceContext,
+    origin: Option<Origin<'_>>,
+    error: &str,
+    attempt: i32,
+    reason: &str,
+) -> OutboxMessage {
+    let (topic, partition, offset) = match origin {
+        Some(o) => (o.topic.to_owned(), o.partition.to_string(), o.offset.to_string()),
+        None => (topics.stage(stage, Lane::Realtime), "-1".to_owned(), "-1".to_owned()),
+    };
+    let headers = [
+        (HEADER_TRACEPARENT, trace.header()),
+        (HEADER_ORIGINAL_TOPIC, topic),
+        (HEADER_ORIGINAL_PARTITION, partition),
+        (HEADER_ORIGINAL_OFFSET, offset),
+        (HEADER_ERROR, error.to_owned()),
+        (HEADER_ATTEMPT, attempt.to_string()),
+        (HEADER_REASON, reason.to_owned()),
+        (HEADER_STAGE, stage.as_str().to_owned()),
+    ];
+    OutboxMessage {
+        topic: topics.dead_letter(stage),
+        key,
+        payload,
+        headers: headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+    }
+}
+
 impl StageMessage {
     pub fn new(upload_id: UploadId, stage: Stage, trigger: Trigger) -> Self {
         Self { message_id: Uuid::new_v4(), upload_id, stage, trigger, enqueued_at: Utc::now() }

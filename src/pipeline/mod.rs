@@ -3,14 +3,16 @@
 //! Stages are plain handlers the engine calls (`crate::stages`).
 
 mod engine;
+mod intake;
 mod kafka;
 mod message;
 mod relay;
 mod topics;
 pub mod dlq;
 
+pub use intake::{object_arrived, Arrival};
 pub use engine::{run_consumer, Engine, StageError, StageHandler, StageOutput};
 pub use kafka::{ensure_topics, KafkaClients};
-pub use message::{StageMessage, Trigger, HEADER_TRACEPARENT};
+pub use message::{dead_letter, Origin, StageMessage, Trigger, HEADER_TRACEPARENT};
 pub use relay::{run_relay, Relay};
 pub use topics::Topics;

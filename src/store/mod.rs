@@ -3,6 +3,7 @@
 
 mod dedup;
 mod outbox;
+mod stuck;
 mod uploads;
 
 pub use dedup::{purge_processed, was_processed, mark_processed};

@@ -39,7 +39,7 @@ impl Upload {
 }
 
 #[derive(FromRow)]
-struct UploadRow {
+pub(super) struct UploadRow {
     id: Uuid,
     user_id: String,
     filename: String,
@@ -117,7 +117,7 @@ pub struct NewUpload {
     pub url_expires_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, user_id, filename, content_type, declared_bytes, stored_bytes, object_key, wav_key, \
+pub(super) const COLUMNS: &str = "id, user_id, filename, content_type, declared_bytes, stored_bytes, object_key, wav_key, \
      state, attempt, redrives, trace_id, url_expires_at, analysis, result, last_error, created_at, updated_at";
 
 impl Store {

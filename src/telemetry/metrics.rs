@@ -129,6 +129,11 @@ pub struct DeadLetterLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DependencyLabels {
     pub dependency: &'static str,
 }
@@ -161,6 +166,15 @@ pub struct Metrics {
     pub analysis_permits_total: Gauge,
     pub analysis_permit_wait: Histogram,
     pub external_call_timeouts: Family<DependencyLabels, Counter>,
+    pub watchdog_runs_started: Counter,
+    pub watchdog_runs: Family<OutcomeLabels, Counter>,
+    pub watchdog_duration: Histogram,
+    pub watchdog_last_success: Gauge,
+    pub watchdog_stuck_found: Family<StateLabels, Counter>,
+    pub watchdog_redrives: Family<StateLabels, Counter>,
+    pub watchdog_given_up: Family<StateLabels, Counter>,
+    pub watchdog_reconciled: Counter,
+    pub watchdog_expired: Counter,
 }
 
 impl Metrics {
@@ -193,6 +207,17 @@ impl Metrics {
             analysis_permits_total: Gauge::default(),
             analysis_permit_wait: Histogram::new(exponential_buckets(0.001, 3.0, 12)),
             external_call_timeouts: Family::default(),
+            watchdog_runs_started: Counter::default(),
+            watchdog_runs: Family::default(),
+            // 10 ms .. ~80 s: a scan is a handful of indexed queries plus
+            // one transaction per stuck upload.
+            watchdog_duration: Histogram::new(exponential_buckets(0.01, 2.5, 11)),
+            watchdog_last_success: Gauge::default(),
+            watchdog_stuck_found: Family::default(),
+            watchdog_redrives: Family::default(),
+            watchdog_given_up: Family::default(),
+            watchdog_reconciled: Counter::default(),
+            watchdog_expired: Counter::default(),
         };
         let r = &mut registry;
         r.register("http_requests", help("http_requests"), m.http_requests.clone());
@@ -213,6 +238,15 @@ impl Metrics {
         r.register("analysis_permits", help("analysis_permits"), m.analysis_permits_total.clone());
         r.register_with_unit("analysis_permit_wait", help("analysis_permit_wait"), Unit::Seconds, m.analysis_permit_wait.clone());
         r.register("external_call_timeouts", help("external_call_timeouts"), m.external_call_timeouts.clone());
+        r.register("watchdog_runs_started", help("watchdog_runs_started"), m.watchdog_runs_started.clone());
+        r.register("watchdog_runs", help("watchdog_runs"), m.watchdog_runs.clone());
+        r.register_with_unit("watchdog_run_duration", help("watchdog_run_duration"), Unit::Seconds, m.watchdog_duration.clone());
+        r.register("watchdog_last_success_timestamp_seconds", help("watchdog_last_success_timestamp_seconds"), m.watchdog_last_success.clone());
+        r.register("watchdog_stuck_found", help("watchdog_stuck_found"), m.watchdog_stuck_found.clone());
+        r.register("watchdog_redrives", help("watchdog_redrives"), m.watchdog_redrives.clone());
+        r.register("watchdog_given_up", help("watchdog_given_up"), m.watchdog_given_up.clone());
+        r.register("watchdog_reconciled", help("watchdog_reconciled"), m.watchdog_reconciled.clone());
+        r.register("watchdog_expired", help("watchdog_expired"), m.watchdog_expired.clone());
         let ship = super::loki::ship_counters();
         r.register("log_events_dropped", help("log_events_dropped"), ship.dropped.clone());
         r.register("log_events_shipped", help("log_events_shipped"), ship.shipped.clone());
@@ -227,6 +261,19 @@ impl Metrics {
             .set(1);
         r.register("build_info", help("build_info"), build);
         Self { registry: Arc::new(registry), ..m }
+    }
+
+    pub fn watchdog_run(&self, outcome: &'static str) {
+        self.watchdog_runs.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+    pub fn watchdog_found(&self, state: crate::domain::UploadState) {
+        self.watchdog_stuck_found.get_or_create(&StateLabels { state: state.as_str() }).inc();
+    }
+    pub fn watchdog_redriven(&self, state: crate::domain::UploadState) {
+        self.watchdog_redrives.get_or_create(&StateLabels { state: state.as_str() }).inc();
+    }
+    pub fn watchdog_given_up(&self, state: crate::domain::UploadState) {
+        self.watchdog_given_up.get_or_create(&StateLabels { state: state.as_str() }).inc();
     }
 
     pub fn set_consumer_lag(&self, stage: crate::domain::Stage, lane: Lane, partition: i32, lag: i64) {

@@ -12,7 +12,6 @@ use std::time::Duration;
 use orakgarak::app::{App, Roles, Running};
 use orakgarak::commands::demo::ApiClient;
 use orakgarak::config::Settings;
-use orakgarak::domain::Stage;
 use serde_json::Value;
 
 pub struct TestApp {
@@ -66,7 +65,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let (mut settings, db_name) = isolated_settings().await;
     customize(&mut settings);
-    start(settings, db_name, Roles { api: true, stages: Stage::ALL.to_vec() }).await
+    start(settings, db_name, Roles::all()).await
 }
 
 pub async fn start(settings: Settings, db_name: String, roles: Roles) -> TestApp {

@@ -1,0 +1,59 @@
+//! What happens when an upload's object is known to exist — from the
+//! object-created event (API) or from the watchdog's HEAD (reconciliation).
+
+use sqlx::PgConnection;
+
+use super::{StageMessage, Topics, Trigger};
+use crate::domain::{Stage, TraceContext, UploadState};
+use crate::store::{self, Store, StoreError, TransitionMeta, Upload};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// Size verified; convert is queued.
+    Accepted,
+    /// The object breaks the size rules; the upload is REJECTED.
+    Rejected { reason: &'static str, detail: String },
+    /// The upload had already moved on: nothing changed.
+    Duplicate,
+}
+
+/// In the caller's transaction: locks the upload, checks the stored size
+/// against the limit and the declaration (P1, checked again whatever the
+/// signature promised), and moves CREATED → UPLOADED (queuing convert on
+/// the lane `trigger` implies) or CREATED → REJECTED.
+pub async fn object_arrived(
+    conn: &mut PgConnection,
+    topics: &Topics,
+    upload: &Upload,
+    size: u64,
+    limit: u64,
+    trigger: Trigger,
+) -> Result<Arrival, StoreError> {
+    let current = Store::lock_upload(conn, upload.id).await?;
+    if current.state != UploadState::Created {
+        return Ok(Arrival::Duplicate);
+    }
+    let trace = current.trace_id().map(TraceContext::child_of).unwrap_or_else(TraceContext::root);
+    let declared = current.declared_bytes as u64;
+    let rejection = if size > limit {
+        Some(("oversize_object", format!("stored object is {size} bytes, over the {limit} byte limit")))
+    } else if size != declared {
+        Some(("size_mismatch", format!("stored object is {size} bytes, {declared} were declared")))
+    } else {
+        None
+    };
+    let meta = |error: Option<String>| TransitionMeta { attempt: 0, error, trace_id: trace.trace_id.to_string() };
+    Store::set_stored_bytes(conn, upload.id, i64::try_from(size).unwrap_or(i64::MAX)).await?;
+    Ok(match rejection {
+        Some((reason, detail)) => {
+            Store::transition(conn, upload.id, UploadState::Created, UploadState::Rejected, &meta(Some(detail.clone()))).await?;
+            Arrival::Rejected { reason, detail }
+        }
+        None => {
+            Store::transition(conn, upload.id, UploadState::Created, UploadState::Uploaded, &meta(None)).await?;
+            let message = StageMessage::new(upload.id, Stage::Convert, trigger);
+            store::enqueue(conn, &message.to_outbox(topics, &trace)).await?;
+            Arrival::Accepted
+        }
+    })
+}
