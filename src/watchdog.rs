@@ -233,6 +233,11 @@ impl Watchdog {
 
 /// Runs the watchdog on its cron schedule until `shutdown`.
 pub async fn run_scheduled(watchdog: Arc<Watchdog>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // The dead man's switch needs the series to exist (at 0) before the
+    // first run, or a watchdog that never runs would never be noticed.
+    for outcome in ["success", "failure", "skipped"] {
+        watchdog.metrics.watchdog_runs.get_or_create(&crate::telemetry::metrics_labels::OutcomeLabels { outcome });
+    }
     let schedule = watchdog.settings.schedule.clone();
     let mut scheduler = JobScheduler::new().await?;
     let job = Job::new_async(schedule.as_str(), move |_id, _lock| {

@@ -78,6 +78,8 @@ struct LagContext {
 
 impl ClientContext for LagContext {
     fn stats(&self, stats: Statistics) {
+        let up = stats.brokers.values().filter(|b| b.nodeid >= 0 && b.state == "UP").count();
+        self.metrics.kafka_brokers_up.set(up as i64);
         for topic in stats.topics.values() {
             for (partition, p) in &topic.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {

@@ -40,6 +40,8 @@ pub const CATALOG: &[MetricDoc] = &[
     metric!("orakgarak_messages_dead_lettered_total", "counter", ["stage", "reason"], "Messages sent to a dead-letter topic, by stage and reason (not_retryable, exhausted, expired_window, poison, stuck)."),
     metric!("orakgarak_outbox_pending", "gauge", [], "Messages written to the outbox and not yet acknowledged by Kafka."),
     metric!("orakgarak_consumer_lag", "gauge", ["stage", "lane", "partition"], "Messages not yet consumed per stage topic partition (librdkafka statistics, every 5 s)."),
+    metric!("orakgarak_kafka_brokers_up", "gauge", [], "Kafka brokers this process's consumers see in state UP (librdkafka statistics, every 5 s); -1 until the first statistics (or in a process without consumers)."),
+    metric!("orakgarak_start_time_seconds", "gauge", [], "Unix time this process started (alerts use it to stay quiet after a restart)."),
     metric!("orakgarak_analysis_permits_in_use", "gauge", [], "Analyses running now (the GPU guard)."),
     metric!("orakgarak_analysis_permits", "gauge", [], "Analysis permits configured."),
     metric!("orakgarak_analysis_permit_wait_seconds", "histogram", [], "Time an analysis waited for a permit."),

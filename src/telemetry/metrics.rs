@@ -162,6 +162,8 @@ pub struct Metrics {
     pub messages_dead_lettered: Family<DeadLetterLabels, Counter>,
     pub outbox_pending: Gauge,
     pub consumer_lag: Family<LagLabels, Gauge>,
+    pub kafka_brokers_up: Gauge,
+    pub start_time: Gauge,
     pub analysis_permits_in_use: Gauge,
     pub analysis_permits_total: Gauge,
     pub analysis_permit_wait: Histogram,
@@ -203,6 +205,8 @@ impl Metrics {
             messages_dead_lettered: Family::default(),
             outbox_pending: Gauge::default(),
             consumer_lag: Family::default(),
+            kafka_brokers_up: Gauge::default(),
+            start_time: Gauge::default(),
             analysis_permits_in_use: Gauge::default(),
             analysis_permits_total: Gauge::default(),
             analysis_permit_wait: Histogram::new(exponential_buckets(0.001, 3.0, 12)),
@@ -234,6 +238,9 @@ impl Metrics {
         r.register("messages_dead_lettered", help("messages_dead_lettered"), m.messages_dead_lettered.clone());
         r.register("outbox_pending", help("outbox_pending"), m.outbox_pending.clone());
         r.register("consumer_lag", help("consumer_lag"), m.consumer_lag.clone());
+        r.register("kafka_brokers_up", help("kafka_brokers_up"), m.kafka_brokers_up.clone());
+        r.register("start_time_seconds", help("start_time_seconds"), m.start_time.clone());
+        m.start_time.set(chrono::Utc::now().timestamp());
         r.register("analysis_permits_in_use", help("analysis_permits_in_use"), m.analysis_permits_in_use.clone());
         r.register("analysis_permits", help("analysis_permits"), m.analysis_permits_total.clone());
         r.register_with_unit("analysis_permit_wait", help("analysis_permit_wait"), Unit::Seconds, m.analysis_permit_wait.clone());
@@ -260,7 +267,61 @@ impl Metrics {
             })
             .set(1);
         r.register("build_info", help("build_info"), build);
+        m.precreate();
         Self { registry: Arc::new(registry), ..m }
+    }
+
+    /// Creates every series of the closed label sets at 0, so the first
+    /// event after a (re)start is an increase `increase()`/`rate()` can see
+    /// (a series born at 1 looks like no change at all).
+    fn precreate(&self) {
+        use crate::domain::{Stage, UploadState};
+        for stage in Stage::ALL.map(Stage::as_str) {
+            for reason in ["not_retryable", "exhausted", "expired_window", "poison", "stuck"] {
+                self.messages_dead_lettered.get_or_create(&DeadLetterLabels { stage, reason });
+            }
+            for lane in [Lane::Realtime, Lane::Bulk] {
+                let labels = TopicLabels { stage, lane };
+                self.messages_consumed.get_or_create(&labels);
+                self.messages_produced.get_or_create(&labels);
+                self.messages_duplicate.get_or_create(&labels);
+                self.messages_retried.get_or_create(&labels);
+            }
+            for outcome in ["success", "transient_error", "permanent_error"] {
+                self.stage_duration.get_or_create(&StageLabels { stage, outcome });
+            }
+        }
+        for reason in ["too_large", "empty", "invalid_request", "unsupported_type", "size_mismatch", "oversize_object"] {
+            self.uploads_rejected.get_or_create(&ReasonLabels { reason });
+        }
+        for dependency in ["s3", "model_server"] {
+            self.external_call_timeouts.get_or_create(&DependencyLabels { dependency });
+        }
+        for state in UploadState::ALL {
+            self.uploads_in_state.get_or_create(&StateLabels { state: state.as_str() });
+        }
+        for state in [UploadState::Created, UploadState::Uploaded, UploadState::Converting, UploadState::Converted,
+                      UploadState::Analyzing, UploadState::Analyzed, UploadState::Recommending, UploadState::Retrying] {
+            let labels = StateLabels { state: state.as_str() };
+            self.watchdog_stuck_found.get_or_create(&labels);
+            self.watchdog_redrives.get_or_create(&labels);
+            self.watchdog_given_up.get_or_create(&labels);
+        }
+        for (method, route) in [("POST", "/v1/uploads"), ("GET", "/v1/uploads/{id}"), ("POST", "/v1/events/s3")] {
+            for status_class in [StatusClass::Success, StatusClass::ClientError, StatusClass::ServerError] {
+                self.http_requests.get_or_create(&HttpLabels { method: method.into(), route: route.into(), status_class });
+            }
+        }
+        let ship = super::loki::ship_counters();
+        for reason in ["queue_full", "push_failed"] {
+            ship.dropped.get_or_create(&super::loki::DropLabels { reason });
+        }
+        for outcome in ["success", "failure"] {
+            ship.pushes.get_or_create(&super::loki::OutcomeLabels { outcome });
+        }
+        // No statistics yet: -1, not 0 ("no broker up"), so processes
+        // without consumers never look like a broker outage.
+        self.kafka_brokers_up.set(-1);
     }
 
     pub fn watchdog_run(&self, outcome: &'static str) {

@@ -8,7 +8,7 @@ pub mod loki;
 mod metrics;
 pub mod metrics_labels {
     //! Label sets, for code that records metrics directly.
-    pub use super::metrics::{HttpLabels, HttpRouteLabels, StateLabels};
+    pub use super::metrics::{HttpLabels, HttpRouteLabels, OutcomeLabels, StateLabels};
 }
 
 pub use events::Emit;
