@@ -236,7 +236,7 @@ pub async fn run_scheduled(watchdog: Arc<Watchdog>, shutdown: CancellationToken)
     // The dead man's switch needs the series to exist (at 0) before the
     // first run, or a watchdog that never runs would never be noticed.
     for outcome in ["success", "failure", "skipped"] {
-        watchdog.metrics.watchdog_runs.get_or_create(&crate::telemetry::metrics_labels::OutcomeLabels { outcome });
+        let _ = watchdog.metrics.watchdog_runs.get_or_create(&crate::telemetry::metrics_labels::OutcomeLabels { outcome });
     }
     let schedule = watchdog.settings.schedule.clone();
     let mut scheduler = JobScheduler::new().await?;

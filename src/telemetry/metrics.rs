@@ -278,27 +278,27 @@ impl Metrics {
         use crate::domain::{Stage, UploadState};
         for stage in Stage::ALL.map(Stage::as_str) {
             for reason in ["not_retryable", "exhausted", "expired_window", "poison", "stuck"] {
-                self.messages_dead_lettered.get_or_create(&DeadLetterLabels { stage, reason });
+                let _ = self.messages_dead_lettered.get_or_create(&DeadLetterLabels { stage, reason });
             }
             for lane in [Lane::Realtime, Lane::Bulk] {
                 let labels = TopicLabels { stage, lane };
-                self.messages_consumed.get_or_create(&labels);
-                self.messages_produced.get_or_create(&labels);
-                self.messages_duplicate.get_or_create(&labels);
-                self.messages_retried.get_or_create(&labels);
+                let _ = self.messages_consumed.get_or_create(&labels);
+                let _ = self.messages_produced.get_or_create(&labels);
+                let _ = self.messages_duplicate.get_or_create(&labels);
+                let _ = self.messages_retried.get_or_create(&labels);
             }
             for outcome in ["success", "transient_error", "permanent_error"] {
-                self.stage_duration.get_or_create(&StageLabels { stage, outcome });
+                let _ = self.stage_duration.get_or_create(&StageLabels { stage, outcome });
             }
         }
         for reason in ["too_large", "empty", "invalid_request", "unsupported_type", "size_mismatch", "oversize_object"] {
-            self.uploads_rejected.get_or_create(&ReasonLabels { reason });
+            let _ = self.uploads_rejected.get_or_create(&ReasonLabels { reason });
         }
         for dependency in ["s3", "model_server"] {
-            self.external_call_timeouts.get_or_create(&DependencyLabels { dependency });
+            let _ = self.external_call_timeouts.get_or_create(&DependencyLabels { dependency });
         }
         for state in UploadState::ALL {
-            self.uploads_in_state.get_or_create(&StateLabels { state: state.as_str() });
+            let _ = self.uploads_in_state.get_or_create(&StateLabels { state: state.as_str() });
         }
         for state in [UploadState::Created, UploadState::Uploaded, UploadState::Converting, UploadState::Converted,
                       UploadState::Analyzing, UploadState::Analyzed, UploadState::Recommending, UploadState::Retrying] {
@@ -309,15 +309,15 @@ impl Metrics {
         }
         for (method, route) in [("POST", "/v1/uploads"), ("GET", "/v1/uploads/{id}"), ("POST", "/v1/events/s3")] {
             for status_class in [StatusClass::Success, StatusClass::ClientError, StatusClass::ServerError] {
-                self.http_requests.get_or_create(&HttpLabels { method: method.into(), route: route.into(), status_class });
+                let _ = self.http_requests.get_or_create(&HttpLabels { method: method.into(), route: route.into(), status_class });
             }
         }
         let ship = super::loki::ship_counters();
         for reason in ["queue_full", "push_failed"] {
-            ship.dropped.get_or_create(&super::loki::DropLabels { reason });
+            let _ = ship.dropped.get_or_create(&super::loki::DropLabels { reason });
         }
         for outcome in ["success", "failure"] {
-            ship.pushes.get_or_create(&super::loki::OutcomeLabels { outcome });
+            let _ = ship.pushes.get_or_create(&super::loki::OutcomeLabels { outcome });
         }
         // No statistics yet: -1, not 0 ("no broker up"), so processes
         // without consumers never look like a broker outage.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod loki;
+pub mod mattermost;
 pub mod model_server;
 pub mod prometheus;
 

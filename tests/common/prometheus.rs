@@ -27,8 +27,16 @@ impl Prometheus {
         let dir = std::env::temp_dir().join(format!("orakgarak-prom-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let mut config = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n");
+        let mut jobs: Vec<(&str, Vec<&str>)> = Vec::new();
         for (job, target) in targets {
-            config.push_str(&format!("  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"));
+            match jobs.iter_mut().find(|(j, _)| j == job) {
+                Some((_, list)) => list.push(target),
+                None => jobs.push((job, vec![target])),
+            }
+        }
+        for (job, list) in jobs {
+            let list: Vec<String> = list.iter().map(|t| format!("'{t}'")).collect();
+            config.push_str(&format!("  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n", list.join(", ")));
         }
         config.push_str(extra);
         std::fs::write(dir.join("prometheus.yml"), config).expect("config");
