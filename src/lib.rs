@@ -11,6 +11,7 @@
 //! - [`stages`] — convert, analyze, recommend: handlers the engine calls.
 //! - [`audio`] — decoding, resampling, WAV, pitch tracking, range and timbre.
 //! - [`catalog`] — the song catalogue, range matching, MIDI import.
+//! - [`dashboards`] — Grafana dashboards as code, thresholds taken from the alert rules.
 //! - [`devstack`] — per-run isolation on the local stack, for tests and benchmarks.
 //! - [`watchdog`] — the cron scan that re-drives stuck uploads and reconciles lost events.
 //! - [`app`] — wires the pieces into the roles a process runs.
@@ -25,6 +26,7 @@ pub mod audio;
 pub mod catalog;
 pub mod commands;
 pub mod config;
+pub mod dashboards;
 pub mod devstack;
 pub mod domain;
 pub mod pipeline;

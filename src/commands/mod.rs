@@ -1,6 +1,7 @@
 //! CLI subcommands. Each module owns its `Args`; `main.rs` only dispatches.
 
 pub mod catalog;
+pub mod dashboards;
 pub mod demo;
 pub mod dlq;
 pub mod serve;
@@ -38,6 +39,8 @@ pub enum Command {
     Demo(demo::Args),
     /// Print a user bearer token signed with the configured secret.
     Token(token::Args),
+    /// Generate the Grafana dashboards (or check the committed ones).
+    Dashboards(dashboards::Args),
     /// Check the song catalogue or import a song from a MIDI file.
     Catalog(catalog::Args),
 }

@@ -303,9 +303,9 @@ impl Metrics {
         for state in [UploadState::Created, UploadState::Uploaded, UploadState::Converting, UploadState::Converted,
                       UploadState::Analyzing, UploadState::Analyzed, UploadState::Recommending, UploadState::Retrying] {
             let labels = StateLabels { state: state.as_str() };
-            self.watchdog_stuck_found.get_or_create(&labels);
-            self.watchdog_redrives.get_or_create(&labels);
-            self.watchdog_given_up.get_or_create(&labels);
+            let _ = self.watchdog_stuck_found.get_or_create(&labels);
+            let _ = self.watchdog_redrives.get_or_create(&labels);
+            let _ = self.watchdog_given_up.get_or_create(&labels);
         }
         for (method, route) in [("POST", "/v1/uploads"), ("GET", "/v1/uploads/{id}"), ("POST", "/v1/events/s3")] {
             for status_class in [StatusClass::Success, StatusClass::ClientError, StatusClass::ServerError] {

@@ -6,6 +6,7 @@ pub mod loki;
 pub mod mattermost;
 pub mod model_server;
 pub mod prometheus;
+pub mod promql;
 
 use std::path::Path;
 use std::time::Duration;
