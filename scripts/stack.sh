@@ -8,6 +8,8 @@
 #   scripts/stack.sh up        install + start (idempotent)
 #   scripts/stack.sh down      stop what this script started
 #   scripts/stack.sh restart-kafka   stop and start the broker only
+#   scripts/stack.sh monitoring   also start Prometheus, Alertmanager and the
+#                              node/PostgreSQL exporters (apart from the app, D2)
 #   scripts/stack.sh status    what is listening
 #   scripts/stack.sh wipe      down, then delete all state
 #
@@ -27,7 +29,8 @@ S3_SECRET_KEY="orakgarak-dev-secret"
 TANSU_VERSION="0.6.0"
 S3S_FS_VERSION="0.14.1"
 APT_PACKAGES=(postgresql postgresql-client libopus-dev pkg-config cmake
-  prometheus prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter wrk)
+  prometheus prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter wrk
+  ffmpeg docker-compose)
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 
@@ -104,6 +107,35 @@ start_kafka() {
   wait_port "$KAFKA_PORT" tansu
 }
 
+start_daemon() {
+  local name=$1 port=$2
+  shift 2
+  port_open "$port" && return 0
+  log "starting $name on 127.0.0.1:$port"
+  nohup "$@" >"$STATE/logs/$name.log" 2>&1 &
+  echo $! >"$STATE/pids/$name.pid"
+  wait_port "$port" "$name"
+}
+
+monitoring() {
+  up
+  mkdir -p "$STATE/prometheus" "$STATE/alertmanager"
+  # Alertmanager reads the Mattermost webhook URL from a file; locally it
+  # points at a Mattermost on :8065 if you run one.
+  [ -f "$STATE/mattermost_webhook_url" ] || echo "http://127.0.0.1:8065/hooks/local" >"$STATE/mattermost_webhook_url"
+  sed "s|/etc/alertmanager/mattermost_webhook_url|$STATE/mattermost_webhook_url|" "$ROOT/alertmanager/alertmanager.yml" \
+    >"$STATE/alertmanager/alertmanager.yml"
+  cp -r "$ROOT/alertmanager/templates" "$STATE/alertmanager/"
+  start_daemon node-exporter 9100 prometheus-node-exporter --web.listen-address=127.0.0.1:9100
+  DATA_SOURCE_NAME="postgresql://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable" \
+    start_daemon postgres-exporter 9187 prometheus-postgres-exporter --web.listen-address=127.0.0.1:9187
+  start_daemon alertmanager 9093 prometheus-alertmanager --config.file="$STATE/alertmanager/alertmanager.yml" \
+    --storage.path="$STATE/alertmanager/data" --web.listen-address=127.0.0.1:9093 --cluster.listen-address=
+  start_daemon prometheus 9090 prometheus --config.file="$ROOT/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$STATE/prometheus" --web.listen-address=127.0.0.1:9090
+  log "monitoring up: Prometheus http://127.0.0.1:9090, Alertmanager http://127.0.0.1:9093"
+}
+
 stop() {
   local name=$1 pidfile="$STATE/pids/$1.pid"
   [ -f "$pidfile" ] || return 0
@@ -128,12 +160,13 @@ up() {
 
 case "${1:-up}" in
   up) up ;;
-  down) stop tansu; stop s3s-fs ;;
+  monitoring) monitoring ;;
+  down) for s in prometheus alertmanager postgres-exporter node-exporter tansu s3s-fs; do stop "$s"; done ;;
   restart-kafka) mkdir -p "$STATE/logs" "$STATE/pids"; stop tansu; start_kafka ;;
   status)
-    for p in "postgres:$PG_PORT" "s3s-fs:$S3_PORT" "tansu:$KAFKA_PORT"; do
+    for p in "postgres:$PG_PORT" "s3s-fs:$S3_PORT" "tansu:$KAFKA_PORT" "prometheus:9090" "alertmanager:9093" "node-exporter:9100" "postgres-exporter:9187"; do
       if port_open "${p#*:}"; then echo "${p%%:*} up (:${p#*:})"; else echo "${p%%:*} down"; fi
     done ;;
-  wipe) stop tansu; stop s3s-fs; rm -rf "$STATE"; log "state wiped" ;;
-  *) echo "usage: $0 up|down|restart-kafka|status|wipe" >&2; exit 2 ;;
+  wipe) for s in prometheus alertmanager postgres-exporter node-exporter tansu s3s-fs; do stop "$s"; done; rm -rf "$STATE"; log "state wiped" ;;
+  *) echo "usage: $0 up|monitoring|down|restart-kafka|status|wipe" >&2; exit 2 ;;
 esac
