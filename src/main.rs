@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     let service = match &cli.command {
         Command::Api => "api",
         Command::Worker(_) => "worker",
-        Command::Watchdog(a) if !a.once => "watchdog",
+        Command::Watchdog(a) if !a.once && !a.dry_run => "watchdog",
         Command::All => "all",
         _ => "cli",
     };

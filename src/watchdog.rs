@@ -50,16 +50,11 @@ pub struct Watchdog {
     pub max_upload_bytes: u64,
 }
 
-/// Non-terminal states the watchdog watches after the object arrived.
-const WATCHED: [UploadState; 7] = [
-    UploadState::Uploaded,
-    UploadState::Converting,
-    UploadState::Converted,
-    UploadState::Analyzing,
-    UploadState::Analyzed,
-    UploadState::Recommending,
-    UploadState::Retrying,
-];
+/// Non-terminal states the watchdog watches once the object has arrived
+/// (CREATED is reconciled by expiry instead).
+fn watched() -> impl Iterator<Item = UploadState> {
+    UploadState::ALL.into_iter().filter(|s| !s.is_terminal() && *s != UploadState::Created)
+}
 
 impl Watchdog {
     /// One scan. Safe to call from several processes at once.
@@ -107,19 +102,27 @@ impl Watchdog {
         .await
     }
 
+    /// Uploads a run would act on, without acting: CREATED past expiry,
+    /// then each watched state past its threshold (at most `batch_limit`
+    /// per state). Every query is served by a partial index.
+    pub async fn candidates(&self) -> anyhow::Result<Vec<Upload>> {
+        let limit = self.settings.batch_limit;
+        let mut found = self.store.find_expired_created(self.settings.expiry_grace, limit).await?;
+        for state in watched() {
+            found.extend(self.store.find_stuck(state, self.settings.thresholds.for_state(state), limit).await?);
+        }
+        Ok(found)
+    }
+
     async fn scan(&self) -> anyhow::Result<RunReport> {
         let mut report = RunReport::default();
-        let limit = self.settings.batch_limit;
-        for upload in self.store.find_expired_created(self.settings.expiry_grace, limit).await? {
+        for upload in self.candidates().await? {
             report.found += 1;
-            self.metrics.watchdog_found(UploadState::Created);
-            self.reconcile(&upload, &mut report).await?;
-        }
-        for state in WATCHED {
-            let threshold = self.settings.thresholds.for_state(state);
-            for upload in self.store.find_stuck(state, threshold, limit).await? {
-                report.found += 1;
-                self.metrics.watchdog_found(state);
+            self.metrics.watchdog_found(upload.state);
+            if upload.state == UploadState::Created {
+                self.reconcile(&upload, &mut report).await?;
+            } else {
+                let threshold = self.settings.thresholds.for_state(upload.state);
                 self.redrive_or_give_up(&upload, threshold, &mut report).await?;
             }
         }

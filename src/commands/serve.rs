@@ -22,6 +22,9 @@ pub struct WatchdogArgs {
     /// Run one scan now and exit (for operators), instead of the schedule.
     #[arg(long)]
     pub once: bool,
+    /// List what a run would act on, and change nothing.
+    #[arg(long, conflicts_with = "once")]
+    pub dry_run: bool,
 }
 
 fn parse_lane(s: &str) -> Result<Lane, String> {
@@ -69,6 +72,12 @@ pub fn worker_roles(settings: &Settings, args: &WorkerArgs) -> Roles {
 
 pub async fn watchdog(settings: Settings, args: &WatchdogArgs) -> anyhow::Result<()> {
     let app = App::build(settings).await?;
+    if args.dry_run {
+        for upload in app.watchdog().candidates().await? {
+            println!("{}  {:<12} since {}  re-drives {}  trace {}", upload.id, upload.state, upload.updated_at, upload.redrives, upload.trace_id);
+        }
+        return Ok(());
+    }
     if args.once {
         let report = app.watchdog().run_once().await?;
         println!("{}", serde_json::to_string_pretty(&report)?);

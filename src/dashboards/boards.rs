@@ -2,7 +2,6 @@
 //! increase, counters only through them, and label matchers only on
 //! bounded labels; LogQL selects streams only by service, env and level.
 
-use serde_json::json;
 
 use super::model::*;
 use super::AlertThresholds;
@@ -19,25 +18,11 @@ struct Board {
 
 impl Board {
     fn new(uid: &str, title: &str, description: &str, loki: bool) -> Self {
-        let mut variables = vec![datasource_var("datasource", "Prometheus", "prometheus")];
+        let mut variables = vec![Variable::datasource("datasource", "Prometheus", "prometheus")];
         if loki {
-            variables.push(datasource_var("loki", "Loki", "loki"));
+            variables.push(Variable::datasource("loki", "Loki", "loki"));
         }
-        variables.push(Variable {
-            name: "job".into(),
-            label: "Job".into(),
-            kind: "query".into(),
-            query: json!({ "query": "label_values(orakgarak_build_info, job)", "refId": "job" }),
-            datasource: Some(DatasourceRef::prometheus()),
-            current: json!({}),
-            hide: 0,
-            refresh: 2,
-            include_all: true,
-            multi: true,
-            options: vec![],
-            regex: String::new(),
-            all_value: Some(".*".into()),
-        });
+        variables.push(Variable::label_values("job", "Job", "label_values(orakgarak_build_info, job)"));
         Self {
             dashboard: Dashboard {
                 uid: uid.into(),
@@ -91,24 +76,6 @@ impl Board {
 
     fn build(self) -> Dashboard {
         self.dashboard
-    }
-}
-
-fn datasource_var(name: &str, label: &str, plugin: &str) -> Variable {
-    Variable {
-        name: name.into(),
-        label: label.into(),
-        kind: "datasource".into(),
-        query: json!(plugin),
-        datasource: None,
-        current: json!({}),
-        hide: 0,
-        refresh: 1,
-        include_all: false,
-        multi: false,
-        options: vec![],
-        regex: String::new(),
-        all_value: None,
     }
 }
 
@@ -203,21 +170,7 @@ fn watchdog(t: &AlertThresholds) -> Dashboard {
 }
 
 fn infrastructure(t: &AlertThresholds) -> Dashboard {
-    let node = Variable {
-        name: "node".into(),
-        label: "Host".into(),
-        kind: "query".into(),
-        query: json!({ "query": "label_values(node_cpu_seconds_total, instance)", "refId": "node" }),
-        datasource: Some(DatasourceRef::prometheus()),
-        current: json!({}),
-        hide: 0,
-        refresh: 2,
-        include_all: true,
-        multi: true,
-        options: vec![],
-        regex: String::new(),
-        all_value: Some(".*".into()),
-    };
+    let node = Variable::label_values("node", "Host", "label_values(node_cpu_seconds_total, instance)");
     let fs = r#"instance=~"$node",fstype!~"tmpfs|overlay|squashfs|ramfs",mountpoint!~"/run.*|/boot.*""#;
     Board::new("orakgarak-infrastructure", "Infrastructure", "Hosts, PostgreSQL and GPUs under orakgarak, with the alert thresholds drawn in.", false)
         .var(node)
@@ -250,36 +203,8 @@ fn logs() -> Dashboard {
     let loki = |title: &str, description: &str, expr: &str| {
         Panel::new("logs", title, description, None, DatasourceRef::loki()).query(expr, "").size(24, 10)
     };
-    let env = Variable {
-        name: "env".into(),
-        label: "Environment".into(),
-        kind: "custom".into(),
-        query: json!("prod,staging,dev"),
-        datasource: None,
-        current: json!({ "text": "prod", "value": "prod" }),
-        hide: 0,
-        refresh: 0,
-        include_all: false,
-        multi: false,
-        options: vec![],
-        regex: String::new(),
-        all_value: None,
-    };
-    let trace = Variable {
-        name: "traceId".into(),
-        label: "traceId".into(),
-        kind: "textbox".into(),
-        query: json!(""),
-        datasource: None,
-        current: json!({ "text": "", "value": "" }),
-        hide: 0,
-        refresh: 0,
-        include_all: false,
-        multi: false,
-        options: vec![],
-        regex: String::new(),
-        all_value: None,
-    };
+    let env = Variable::custom("env", "Environment", &["prod", "staging", "dev"]);
+    let trace = Variable::textbox("traceId", "traceId");
     Board::new("orakgarak-logs", "Logs", "Loki: errors by role, every line of one upload by traceId, dead letters and watchdog runs. Streams are selected by service, env and level only; everything else is a JSON field.", true)
         .var(env)
         .var(trace)

@@ -75,6 +75,54 @@ pub struct Variable {
     pub all_value: Option<String>,
 }
 
+impl Variable {
+    fn base(name: &str, label: &str, kind: &str, query: Value) -> Self {
+        Self {
+            name: name.into(),
+            label: label.into(),
+            kind: kind.into(),
+            query,
+            datasource: None,
+            current: json!({}),
+            hide: 0,
+            refresh: 0,
+            include_all: false,
+            multi: false,
+            options: vec![],
+            regex: String::new(),
+            all_value: None,
+        }
+    }
+
+    /// A datasource picker for `plugin` (prometheus, loki).
+    pub fn datasource(name: &str, label: &str, plugin: &str) -> Self {
+        Self { refresh: 1, ..Self::base(name, label, "datasource", json!(plugin)) }
+    }
+
+    /// Multi-select of a label's values, "All" meaning `.*`.
+    pub fn label_values(name: &str, label: &str, query: &str) -> Self {
+        Self {
+            datasource: Some(DatasourceRef::prometheus()),
+            refresh: 2,
+            include_all: true,
+            multi: true,
+            all_value: Some(".*".into()),
+            ..Self::base(name, label, "query", json!({ "query": query, "refId": name }))
+        }
+    }
+
+    /// A fixed list of values; the first is the default.
+    pub fn custom(name: &str, label: &str, values: &[&str]) -> Self {
+        let first = values.first().copied().unwrap_or_default();
+        Self { current: json!({ "text": first, "value": first }), ..Self::base(name, label, "custom", json!(values.join(","))) }
+    }
+
+    /// Free text (e.g. a traceId to paste).
+    pub fn textbox(name: &str, label: &str) -> Self {
+        Self { current: json!({ "text": "", "value": "" }), ..Self::base(name, label, "textbox", json!("")) }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct DatasourceRef {
     #[serde(rename = "type")]

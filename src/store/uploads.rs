@@ -125,12 +125,19 @@ impl Store {
     /// with the same idempotency key (`false` = not newly created).
     #[tracing::instrument(skip_all, fields(upload_id = %new.id), err)]
     pub async fn create_upload(&self, new: NewUpload) -> Result<(Upload, bool), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // One statement (one round trip, atomic on its own): insert the row
+        // and its first history entry, or do nothing on an idempotent repeat.
+        let trace_id = new.trace_id.to_string();
         let inserted: Option<UploadRow> = sqlx::query_as(&format!(
-            "INSERT INTO uploads (id, user_id, idempotency_key, filename, content_type, declared_bytes, \
-             object_key, state, trace_id, url_expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'CREATED', $8, $9) \
-             ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING {COLUMNS}"
+            "WITH created AS ( \
+               INSERT INTO uploads (id, user_id, idempotency_key, filename, content_type, declared_bytes, \
+                                    object_key, state, trace_id, url_expires_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'CREATED', $8, $9) \
+               ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING {COLUMNS}), \
+             history AS ( \
+               INSERT INTO upload_transitions (upload_id, from_state, to_state, attempt, trace_id) \
+               SELECT id, NULL, 'CREATED', 0, trace_id FROM created) \
+             SELECT {COLUMNS} FROM created"
         ))
         .bind(new.id.as_uuid())
         .bind(new.user_id.as_str())
@@ -139,23 +146,13 @@ impl Store {
         .bind(&new.content_type)
         .bind(i64::try_from(new.declared_bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?)
         .bind(&new.object_key)
-        .bind(new.trace_id.to_string())
+        .bind(&trace_id)
         .bind(new.url_expires_at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?;
         match inserted {
-            Some(row) => {
-                record(&mut tx, new.id, None, UploadState::Created, &TransitionMeta {
-                    attempt: 0,
-                    error: None,
-                    trace_id: new.trace_id.to_string(),
-                })
-                .await?;
-                tx.commit().await?;
-                Ok((row.try_into()?, true))
-            }
+            Some(row) => Ok((row.try_into()?, true)),
             None => {
-                tx.rollback().await?;
                 let row: UploadRow = sqlx::query_as(&format!(
                     "SELECT {COLUMNS} FROM uploads WHERE user_id = $1 AND idempotency_key = $2"
                 ))

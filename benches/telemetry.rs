@@ -1,0 +1,141 @@
+//! Telemetry's cost: API and pipeline throughput with telemetry fully on
+//! (JSON logs at info + Loki shipping) versus logging at warn with Loki
+//! off, in one run; and how many log lines per second the shipping layer
+//! sustains. Each phase runs in its own process (the log subscriber is
+//! process-global), started by this binary.
+//!
+//!   scripts/stack.sh up && cargo bench --bench telemetry
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use common::{api_load, percentile, pipeline_rate};
+use orakgarak::app::{App, Roles};
+use orakgarak::config::{LogSettings, Settings};
+use serde_json::{json, Value};
+
+/// A Loki push sink for the benchmark: accepts pushes, counts lines.
+async fn loki_sink() -> anyhow::Result<(String, Arc<AtomicU64>)> {
+    let lines = Arc::new(AtomicU64::new(0));
+    let counter = lines.clone();
+    let app = axum::Router::new().route(
+        "/loki/api/v1/push",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let counter = counter.clone();
+            async move {
+                let push: Value = serde_json::from_slice(&body).unwrap_or_default();
+                let n: usize = push["streams"].as_array().into_iter().flatten().map(|s| s["values"].as_array().map_or(0, Vec::len)).sum();
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, lines))
+}
+
+async fn phase(full: bool) -> anyhow::Result<Value> {
+    let (loki_url, received) = loki_sink().await?;
+    let log = LogSettings {
+        level: if full { "info".into() } else { "warn".into() },
+        loki_url: full.then_some(loki_url),
+        ..LogSettings::default()
+    };
+    orakgarak::telemetry::init_logs(&log, "bench", "all")?;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/orakgarak.yaml");
+    let mut settings = Settings::load(Some(&path), std::iter::empty())?;
+    settings.catalog.path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog/songs.yaml");
+    let db = orakgarak::devstack::isolate(&mut settings).await?;
+    let app = App::build(settings.clone()).await?;
+    app.prepare().await?;
+    let running = app.start(&Roles::all()).await?;
+    let base = format!("http://{}", running.api_addr.context("api")?);
+
+    let (latencies, rps, errors) = api_load(&base, &settings, 8, 8).await?;
+    let pipeline = pipeline_rate(&app, &base, &settings, 30).await?;
+    let mut result = json!({
+        "rps": rps, "p50_ms": percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1e3, "errors": errors, "pipeline": pipeline,
+    });
+    if full {
+        // Shipping throughput: a burst of lines from two threads, then wait
+        // until every line is either shipped or counted as dropped.
+        let ship = orakgarak::telemetry::loki::ship_counters();
+        let before_shipped = ship.shipped.get();
+        let before_dropped: u64 = ["queue_full", "push_failed"].iter()
+            .map(|r| ship.dropped.get_or_create(&orakgarak::telemetry::loki::DropLabels { reason: r }).get()).sum();
+        let lines = 200_000u64;
+        let started = Instant::now();
+        let emitters: Vec<_> = (0..2).map(|t| std::thread::spawn(move || {
+            for i in 0..lines / 2 {
+                tracing::info!(thread = t, i, "Benchmark log line.");
+            }
+        })).collect();
+        for e in emitters {
+            let _ = e.join();
+        }
+        let emitted_in = started.elapsed();
+        loop {
+            let shipped = ship.shipped.get() - before_shipped;
+            let dropped: u64 = ["queue_full", "push_failed"].iter()
+                .map(|r| ship.dropped.get_or_create(&orakgarak::telemetry::loki::DropLabels { reason: r }).get()).sum::<u64>() - before_dropped;
+            if shipped + dropped >= lines || started.elapsed() > Duration::from_secs(120) {
+                let elapsed = started.elapsed().as_secs_f64();
+                result["ship_lines_per_s"] = json!(shipped as f64 / elapsed);
+                result["ship_dropped"] = json!(dropped);
+                result["emit_lines_per_s"] = json!(lines as f64 / emitted_in.as_secs_f64());
+                result["loki_received"] = json!(received.load(Ordering::Relaxed));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    running.stop().await?;
+    app.store.pool().close().await;
+    orakgarak::devstack::drop_database(&db).await?;
+    Ok(result)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--phase") {
+        let full = args.get(i + 1).map(String::as_str) == Some("full");
+        let out = args.get(i + 3).context("--phase <full|quiet> --out <file>")?;
+        let result = phase(full).await?;
+        std::fs::write(out, result.to_string())?;
+        return Ok(());
+    }
+    let mut results = Vec::new();
+    for phase in ["full", "quiet"] {
+        let out = std::env::temp_dir().join(format!("orakgarak-bench-{phase}.json"));
+        let status = std::process::Command::new(std::env::current_exe()?)
+            .args(["--phase", phase, "--out"])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "phase {phase} failed");
+        results.push((phase, serde_json::from_str::<Value>(&std::fs::read_to_string(&out)?)?));
+    }
+    println!("telemetry cost (8 clients x 8 s on POST /v1/uploads; 30 short uploads through the pipeline)");
+    for (phase, r) in &results {
+        let label = if *phase == "full" { "info logs + Loki shipping" } else { "warn logs, Loki off      " };
+        println!(
+            "  {label}: POST {:>6.0} req/s  p50 {:>5.2} ms  p99 {:>6.2} ms  | pipeline {:>5.1} uploads/s",
+            r["rps"].as_f64().unwrap_or(0.0), r["p50_ms"].as_f64().unwrap_or(0.0), r["p99_ms"].as_f64().unwrap_or(0.0),
+            r["pipeline"].as_f64().unwrap_or(0.0)
+        );
+    }
+    let full = &results[0].1;
+    println!(
+        "  shipping layer: {:.0} lines/s shipped to Loki ({} of 200000 dropped; emitters produced {:.0} lines/s)",
+        full["ship_lines_per_s"].as_f64().unwrap_or(0.0), full["ship_dropped"], full["emit_lines_per_s"].as_f64().unwrap_or(0.0)
+    );
+    Ok(())
+}
