@@ -28,6 +28,8 @@ async fn main() -> anyhow::Result<()> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/orakgarak.yaml");
     let mut settings = Settings::load(Some(&path), std::iter::empty())?;
     settings.watchdog.batch_limit = 20_000;
+    // Loading a million rows takes longer than a service statement may.
+    settings.database.statement_timeout = Duration::from_secs(600);
     let db = orakgarak::devstack::isolate(&mut settings).await?;
     let app = App::build(settings).await?;
     app.store.migrate().await?;

@@ -221,6 +221,7 @@ impl App {
             metrics: self.metrics.clone(),
             settings: self.settings.watchdog.clone(),
             max_upload_bytes: self.settings.storage.max_upload_bytes,
+            dedup_retention: self.settings.pipeline.dedup_retention,
         }
     }
 

@@ -39,6 +39,8 @@ pub struct RunReport {
     pub given_up: usize,
     pub reconciled: usize,
     pub expired: usize,
+    /// Consumer dedup keys older than the topics' retention, deleted (M1).
+    pub dedup_keys_purged: u64,
 }
 
 pub struct Watchdog {
@@ -48,6 +50,8 @@ pub struct Watchdog {
     pub metrics: Metrics,
     pub settings: WatchdogSettings,
     pub max_upload_bytes: u64,
+    /// Dedup keys are kept this long (`pipeline.dedup_retention`).
+    pub dedup_retention: Duration,
 }
 
 /// Non-terminal states the watchdog watches once the object has arrived
@@ -86,6 +90,7 @@ impl Watchdog {
                         given_up = report.given_up,
                         reconciled = report.reconciled,
                         expired = report.expired,
+                        dedup_keys_purged = report.dedup_keys_purged,
                         elapsed_ms = elapsed.as_millis() as u64,
                         "Watchdog run finished."
                     );
@@ -126,6 +131,8 @@ impl Watchdog {
                 self.redrive_or_give_up(&upload, threshold, &mut report).await?;
             }
         }
+        let mut conn = self.store.pool().acquire().await?;
+        report.dedup_keys_purged = store::purge_processed(&mut conn, self.dedup_retention).await?;
         Ok(report)
     }
 

@@ -61,6 +61,16 @@ async fn a_lost_event_is_reconciled_and_a_missing_object_expires() {
     assert!(upload["error"].as_str().is_some_and(|e| e.contains("expired")));
     assert_eq!(app.metric("orakgarak_watchdog_reconciled_total", &[]).await, 1.0);
     assert_eq!(app.metric("orakgarak_watchdog_expired_total", &[]).await, 1.0);
+
+    // Dedup keys older than the retention are purged by the run (M1).
+    sqlx::query("UPDATE processed_messages SET processed_at = now() - interval '30 days'")
+        .execute(app.app.store.pool())
+        .await
+        .expect("age keys");
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_messages").fetch_one(app.app.store.pool()).await.expect("count");
+    assert!(kept >= 3, "the completed upload's three stages left dedup keys");
+    let report = app.app.watchdog().run_once().await.expect("run");
+    assert_eq!(report.dedup_keys_purged, kept as u64);
     app.stop().await;
 }
 

@@ -1,0 +1,97 @@
+//! P11: a broker restart loses nothing. The test runs its own tansu with
+//! S3-backed storage (on the stack's s3s-fs), pushes uploads through the
+//! pipeline, restarts the broker in the middle, and expects every upload to
+//! complete exactly once.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::prometheus::free_port;
+use common::{fixture, isolated_settings, start, states};
+use orakgarak::app::Roles;
+
+struct Broker {
+    child: Child,
+    port: u16,
+    bucket: String,
+    log: std::path::PathBuf,
+}
+
+impl Broker {
+    fn start(port: u16, bucket: &str, log: &std::path::Path) -> Self {
+        let child = Command::new("tansu")
+            .args(["broker", "--listener-url", &format!("tcp://127.0.0.1:{port}")])
+            .args(["--advertised-listener-url", &format!("tcp://127.0.0.1:{port}")])
+            .args(["--storage-engine", &format!("s3://{bucket}/")])
+            .env("AWS_ENDPOINT", "http://127.0.0.1:9000")
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "orakgarak")
+            .env("AWS_SECRET_ACCESS_KEY", "orakgarak-dev-secret")
+            .stdout(Stdio::null())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).map(Stdio::from).unwrap_or(Stdio::null()))
+            .spawn()
+            .expect("tansu is installed by scripts/stack.sh");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {port}; see {}", log.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child, port, bucket: bucket.to_owned(), log: log.to_owned() }
+    }
+
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_secs(1));
+        // Same port, same storage: the broker comes back with its log.
+        *self = Broker::start(self.port, &self.bucket.clone(), &self.log.clone());
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broker_restart_mid_pipeline_loses_nothing_and_runs_nothing_twice() {
+    let (mut settings, db) = isolated_settings().await;
+    // The broker's log lives in its own bucket on the stack's S3 server.
+    let bucket = format!("tansu-{}", &settings.storage.bucket);
+    let mut store_settings = settings.storage.clone();
+    store_settings.bucket = bucket.clone();
+    orakgarak::storage::ObjectStore::new(&store_settings, orakgarak::telemetry::Metrics::new())
+        .ensure_bucket()
+        .await
+        .expect("broker bucket");
+    let port = free_port();
+    let log = std::env::temp_dir().join(format!("{bucket}.log"));
+    let mut broker = Broker::start(port, &bucket, &log);
+    settings.kafka.brokers = format!("127.0.0.1:{port}");
+    let app = start(settings, db, Roles::all()).await;
+
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(app.upload(&format!("take{i}.ogg"), "audio/ogg", fixture("sung-a3-e4.ogg")).await);
+    }
+    // Restart while the first uploads are still moving through the stages.
+    tokio::task::block_in_place(|| broker.restart());
+    for i in 4..6 {
+        ids.push(app.upload(&format!("take{i}.ogg"), "audio/ogg", fixture("sung-a3-e4.ogg")).await);
+    }
+    for id in &ids {
+        let upload = app.client.wait_for(id, Some("COMPLETED"), Duration::from_secs(180), false).await.expect("completes after the restart");
+        assert_eq!(
+            states(&upload),
+            ["CREATED", "UPLOADED", "CONVERTING", "CONVERTED", "ANALYZING", "ANALYZED", "RECOMMENDING", "COMPLETED"],
+            "{id}: every stage ran exactly once"
+        );
+    }
+    assert_eq!(app.app.store.outbox_len().await.expect("outbox"), 0, "nothing left undelivered");
+    app.stop().await;
+}
