@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::model_server::{ModelServer, DOWN, HEALTHY};
+use common::model_server::{ModelServer, DOWN, HANGING, HEALTHY};
 use common::{fixture, spawn_app, spawn_app_with, states};
 use orakgarak::pipeline::dlq::{read_dead_letters, replay};
 use orakgarak::pipeline::{StageMessage, Trigger};
@@ -220,4 +220,36 @@ async fn wait_for_letters(app: &common::TestApp, n: usize) -> Vec<orakgarak::pip
         assert!(std::time::Instant::now() < deadline, "expected {n} dead letters, found {}", letters.len());
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversize_object_is_rejected_on_its_event() {
+    let app = spawn_app().await;
+    let (status, created) = app.client.create_upload("take.wav", "audio/wav", 1000, None).await.expect("POST");
+    assert_eq!(status, 201);
+    let id = created["upload_id"].as_str().expect("id").to_owned();
+    // The store says the object is 200 MB, whatever was declared or signed.
+    let (status, body) = app.client.notify_created(&format!("raw/{id}/take.wav"), 200 * 1024 * 1024).await.expect("event");
+    assert_eq!((status, body["rejected"].as_u64()), (202, Some(1)));
+    let upload = app.client.get_upload(&id).await.expect("GET").1;
+    assert_eq!(states(&upload), ["CREATED", "REJECTED"]);
+    assert!(upload["error"].as_str().is_some_and(|e| e.contains("over the 104857600 byte limit")), "{upload}");
+    assert_eq!(app.metric("orakgarak_uploads_rejected_total", &["reason=\"oversize_object\""]).await, 1.0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hanging_model_server_is_cut_off_by_its_time_limit() {
+    let (model, url) = ModelServer::spawn(HANGING).await;
+    let app = spawn_app_with(|s| {
+        s.analysis.model_url = Some(url);
+        s.analysis.model_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let id = app.upload("take.ogg", "audio/ogg", fixture("sung-a3-e4.ogg")).await;
+    let upload = app.wait_for(&id, Some("FAILED")).await;
+    assert_eq!(model.calls(), 4, "first try and three retries, each cut off");
+    assert!(upload["error"].as_str().is_some_and(|e| e.contains("did not answer within")), "{upload}");
+    assert_eq!(app.metric("orakgarak_external_call_timeouts_total", &["dependency=\"model_server\""]).await, 4.0);
+    app.stop().await;
 }
