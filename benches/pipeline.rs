@@ -29,7 +29,20 @@ fn pgbench(db: &str, clients: usize, seconds: u64) -> anyhow::Result<(f64, f64)>
         "INSERT INTO bench_insert (id, user_id, payload) VALUES (gen_random_uuid(), 'bench', repeat('x', 200));\n",
     )?;
     let out = std::process::Command::new("pgbench")
-        .args(["-n", "-h", "127.0.0.1", "-U", "postgres", "-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string(), "-f"])
+        .args([
+            "-n",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-f",
+        ])
         .arg(&script)
         .arg(db)
         .output()
@@ -49,7 +62,7 @@ fn pgbench(db: &str, clients: usize, seconds: u64) -> anyhow::Result<(f64, f64)>
 
 async fn broker_rate(app: &App, messages: usize) -> anyhow::Result<f64> {
     let topic = format!("{}.bench-raw", app.settings.kafka.topic_prefix);
-    orakgarak::pipeline::ensure_topics(&app.settings.kafka, &[topic.clone()]).await?;
+    orakgarak::pipeline::ensure_topics(&app.settings.kafka, std::slice::from_ref(&topic)).await?;
     let consumer: StreamConsumer = app.kafka.consumer_config(&format!("{topic}.reader")).create()?;
     consumer.subscribe(&[&topic])?;
     let producer = app.kafka.producer()?;
@@ -104,10 +117,12 @@ async fn main() -> anyhow::Result<()> {
     println!("orakgarak benchmark: {clients} clients, {seconds} s per load phase, {uploads} pipeline uploads");
     let (latencies, rps, errors) = api_load(&base, &settings, clients, seconds).await?;
     let (tps, pg_latency) = pgbench(&db, clients, seconds)?;
-    println!("POST /v1/uploads      {rps:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} ok, {errors} errors)",
+    println!(
+        "POST /v1/uploads      {rps:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} ok, {errors} errors)",
         percentile(&latencies, 0.5).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        latencies.len());
+        latencies.len()
+    );
     println!("pgbench INSERT        {tps:>9.0} tx/s    avg {pg_latency:>6.2} ms   (same clients, same PostgreSQL)");
     println!("  ratio: the API creates uploads at {:.0} % of the bare INSERT rate", 100.0 * rps / tps);
 

@@ -28,7 +28,12 @@ async fn loki_sink() -> anyhow::Result<(String, Arc<AtomicU64>)> {
             let counter = counter.clone();
             async move {
                 let push: Value = serde_json::from_slice(&body).unwrap_or_default();
-                let n: usize = push["streams"].as_array().into_iter().flatten().map(|s| s["values"].as_array().map_or(0, Vec::len)).sum();
+                let n: usize = push["streams"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|s| s["values"].as_array().map_or(0, Vec::len))
+                    .sum();
                 counter.fetch_add(n as u64, Ordering::Relaxed);
                 axum::http::StatusCode::NO_CONTENT
             }
@@ -68,23 +73,32 @@ async fn phase(full: bool) -> anyhow::Result<Value> {
         // until every line is either shipped or counted as dropped.
         let ship = orakgarak::telemetry::loki::ship_counters();
         let before_shipped = ship.shipped.get();
-        let before_dropped: u64 = ["queue_full", "push_failed"].iter()
-            .map(|r| ship.dropped.get_or_create(&orakgarak::telemetry::loki::DropLabels { reason: r }).get()).sum();
+        let before_dropped: u64 = ["queue_full", "push_failed"]
+            .iter()
+            .map(|r| ship.dropped.get_or_create(&orakgarak::telemetry::loki::DropLabels { reason: r }).get())
+            .sum();
         let lines = 200_000u64;
         let started = Instant::now();
-        let emitters: Vec<_> = (0..2).map(|t| std::thread::spawn(move || {
-            for i in 0..lines / 2 {
-                tracing::info!(thread = t, i, "Benchmark log line.");
-            }
-        })).collect();
+        let emitters: Vec<_> = (0..2)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for i in 0..lines / 2 {
+                        tracing::info!(thread = t, i, "Benchmark log line.");
+                    }
+                })
+            })
+            .collect();
         for e in emitters {
             let _ = e.join();
         }
         let emitted_in = started.elapsed();
         loop {
             let shipped = ship.shipped.get() - before_shipped;
-            let dropped: u64 = ["queue_full", "push_failed"].iter()
-                .map(|r| ship.dropped.get_or_create(&orakgarak::telemetry::loki::DropLabels { reason: r }).get()).sum::<u64>() - before_dropped;
+            let dropped: u64 = ["queue_full", "push_failed"]
+                .iter()
+                .map(|r| ship.dropped.get_or_create(&orakgarak::telemetry::loki::DropLabels { reason: r }).get())
+                .sum::<u64>()
+                - before_dropped;
             if shipped + dropped >= lines || started.elapsed() > Duration::from_secs(120) {
                 let elapsed = started.elapsed().as_secs_f64();
                 result["ship_lines_per_s"] = json!(shipped as f64 / elapsed);
@@ -128,14 +142,18 @@ async fn main() -> anyhow::Result<()> {
         let label = if *phase == "full" { "info logs + Loki shipping" } else { "warn logs, Loki off      " };
         println!(
             "  {label}: POST {:>6.0} req/s  p50 {:>5.2} ms  p99 {:>6.2} ms  | pipeline {:>5.1} uploads/s",
-            r["rps"].as_f64().unwrap_or(0.0), r["p50_ms"].as_f64().unwrap_or(0.0), r["p99_ms"].as_f64().unwrap_or(0.0),
+            r["rps"].as_f64().unwrap_or(0.0),
+            r["p50_ms"].as_f64().unwrap_or(0.0),
+            r["p99_ms"].as_f64().unwrap_or(0.0),
             r["pipeline"].as_f64().unwrap_or(0.0)
         );
     }
     let full = &results[0].1;
     println!(
         "  shipping layer: {:.0} lines/s shipped to Loki ({} of 200000 dropped; emitters produced {:.0} lines/s)",
-        full["ship_lines_per_s"].as_f64().unwrap_or(0.0), full["ship_dropped"], full["emit_lines_per_s"].as_f64().unwrap_or(0.0)
+        full["ship_lines_per_s"].as_f64().unwrap_or(0.0),
+        full["ship_dropped"],
+        full["emit_lines_per_s"].as_f64().unwrap_or(0.0)
     );
     Ok(())
 }

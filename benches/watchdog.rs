@@ -61,7 +61,10 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         sqlx::query("ANALYZE uploads").execute(pool).await?;
         let (median, found) = median_scan(&app, 7).await?;
-        println!("scan over {ROWS} rows, {stuck:>6} stuck: {:>8.2} ms (median of 7), {found} found", median.as_secs_f64() * 1e3);
+        println!(
+            "scan over {ROWS} rows, {stuck:>6} stuck: {:>8.2} ms (median of 7), {found} found",
+            median.as_secs_f64() * 1e3
+        );
     }
     let plan: Vec<(String,)> = sqlx::query_as(
         "EXPLAIN SELECT id FROM uploads WHERE state = 'ANALYZING' AND state NOT IN ('COMPLETED','FAILED','REJECTED','EXPIRED') \

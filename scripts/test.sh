@@ -5,6 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/stack.sh up
+cargo fmt --check
 # Benchmarks are compiled (so they cannot rot) but not run: they print
 # figures, they do not assert (README, "Benchmarks").
 cargo build --benches

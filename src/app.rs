@@ -259,7 +259,10 @@ async fn refresh_state_gauge(app: App, shutdown: CancellationToken) -> anyhow::R
         if let Ok(counts) = app.store.count_by_state().await {
             for state in UploadState::ALL {
                 let n = counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
-                app.metrics.uploads_in_state.get_or_create(&crate::telemetry::metrics_labels::StateLabels { state: state.as_str() }).set(n);
+                app.metrics
+                    .uploads_in_state
+                    .get_or_create(&crate::telemetry::metrics_labels::StateLabels { state: state.as_str() })
+                    .set(n);
             }
         }
         tokio::select! {

@@ -385,7 +385,8 @@ impl Default for LogSettings {
     fn default() -> Self {
         Self {
             format: LogFormat::Json,
-            level: "info".into(),
+            // The scheduler narrates its internals at info.
+            level: "info,tokio_cron_scheduler=warn".into(),
             loki_url: None,
             loki_queue_lines: 10_000,
             loki_batch_lines: 1_000,
@@ -398,10 +399,7 @@ impl Default for LogSettings {
 impl Settings {
     /// Loads `path` (or the default file when it exists), then applies
     /// environment overrides from `vars`.
-    pub fn load(
-        path: Option<&Path>,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> anyhow::Result<Self> {
+    pub fn load(path: Option<&Path>, vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
         let mut tree = match path {
             Some(path) => read_yaml(path)?,
             None if Path::new(DEFAULT_CONFIG_PATH).exists() => read_yaml(Path::new(DEFAULT_CONFIG_PATH))?,
@@ -494,10 +492,7 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 }
 
 fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
-    Vec::<String>::deserialize(d)?
-        .iter()
-        .map(|text| parse_duration(text).map_err(serde::de::Error::custom))
-        .collect()
+    Vec::<String>::deserialize(d)?.iter().map(|text| parse_duration(text).map_err(serde::de::Error::custom)).collect()
 }
 
 impl<'de> Deserialize<'de> for Stage {

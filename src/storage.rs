@@ -43,9 +43,8 @@ pub struct ObjectStore {
 
 impl ObjectStore {
     pub fn new(settings: &StorageSettings, metrics: Metrics) -> Self {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http =
+            aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
         let config = aws_sdk_s3::Config::builder()
             .behavior_version_latest()
             .http_client(http)
@@ -102,10 +101,8 @@ impl ObjectStore {
                     StorageError::Failed { op: "get", message: aws_sdk_s3::error::DisplayErrorContext(e).to_string() }
                 }
             })?;
-            let body = output.body.collect().await.map_err(|e| StorageError::Failed {
-                op: "get",
-                message: e.to_string(),
-            })?;
+            let body =
+                output.body.collect().await.map_err(|e| StorageError::Failed { op: "get", message: e.to_string() })?;
             Ok(body.into_bytes())
         })
         .await
@@ -121,7 +118,10 @@ impl ObjectStore {
                 .body(ByteStream::from(body))
                 .send()
                 .await
-                .map_err(|e| StorageError::Failed { op: "put", message: aws_sdk_s3::error::DisplayErrorContext(e).to_string() })?;
+                .map_err(|e| StorageError::Failed {
+                    op: "put",
+                    message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                })?;
             Ok(())
         })
         .await

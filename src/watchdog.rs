@@ -69,7 +69,8 @@ impl Watchdog {
             self.metrics.watchdog_runs_started.inc();
             let started = Instant::now();
             let mut lock = self.store.pool().acquire().await?;
-            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut *lock).await?;
+            let locked: bool =
+                sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut *lock).await?;
             if !locked {
                 tracing::info!("Watchdog run skipped: another watchdog is scanning.");
                 self.metrics.watchdog_run("skipped");
@@ -144,11 +145,15 @@ impl Watchdog {
             let size = self.objects.head(&upload.object_key).await.context("HEAD of an expired upload's object")?;
             let mut tx = self.store.pool().begin().await?;
             let (to, outcome) = match size {
-                Some(size) => match object_arrived(&mut tx, &self.topics, upload, size, self.max_upload_bytes, Trigger::Redrive).await? {
-                    Arrival::Accepted => (UploadState::Uploaded, "reconciled"),
-                    Arrival::Rejected { .. } => (UploadState::Rejected, "reconciled"),
-                    Arrival::Duplicate => return Ok(()),
-                },
+                Some(size) => {
+                    match object_arrived(&mut tx, &self.topics, upload, size, self.max_upload_bytes, Trigger::Redrive)
+                        .await?
+                    {
+                        Arrival::Accepted => (UploadState::Uploaded, "reconciled"),
+                        Arrival::Rejected { .. } => (UploadState::Rejected, "reconciled"),
+                        Arrival::Duplicate => return Ok(()),
+                    }
+                }
                 None => {
                     let current = Store::lock_upload(&mut tx, upload.id).await?;
                     if current.state != UploadState::Created {
@@ -164,7 +169,8 @@ impl Watchdog {
                 }
             };
             tx.commit().await?;
-            UploadStateChanged { upload_id: &upload.id.to_string(), from: UploadState::Created, to, attempt: 0 }.emit(&self.metrics);
+            UploadStateChanged { upload_id: &upload.id.to_string(), from: UploadState::Created, to, attempt: 0 }
+                .emit(&self.metrics);
             if outcome == "reconciled" {
                 report.reconciled += 1;
                 self.metrics.watchdog_reconciled.inc();
@@ -180,7 +186,12 @@ impl Watchdog {
         .await
     }
 
-    async fn redrive_or_give_up(&self, upload: &Upload, threshold: Duration, report: &mut RunReport) -> anyhow::Result<()> {
+    async fn redrive_or_give_up(
+        &self,
+        upload: &Upload,
+        threshold: Duration,
+        report: &mut RunReport,
+    ) -> anyhow::Result<()> {
         let trace = upload.trace_id().map(TraceContext::child_of).unwrap_or_else(TraceContext::root);
         let span = crate::upload_span!("watchdog_redrive", "watchdog", trace, upload.id);
         async {
@@ -206,17 +217,36 @@ impl Watchdog {
                     stuck_for.as_secs(),
                     current.redrives
                 );
-                let meta = TransitionMeta { attempt: current.attempt, error: Some(error.clone()), trace_id: trace.trace_id.to_string() };
+                let meta = TransitionMeta {
+                    attempt: current.attempt,
+                    error: Some(error.clone()),
+                    trace_id: trace.trace_id.to_string(),
+                };
                 Store::transition(&mut tx, upload.id, current.state, UploadState::Failed, &meta).await?;
                 let message = StageMessage::new(upload.id, stage, Trigger::Redrive);
                 let payload = serde_json::to_vec(&message)?;
-                let letter = dead_letter(&self.topics, stage, upload.id.to_string(), payload, &trace, None, &error, current.attempt, "stuck");
+                let letter = dead_letter(
+                    &self.topics,
+                    stage,
+                    upload.id.to_string(),
+                    payload,
+                    &trace,
+                    None,
+                    &error,
+                    current.attempt,
+                    "stuck",
+                );
                 store::enqueue(&mut tx, &letter).await?;
                 tx.commit().await?;
                 report.given_up += 1;
                 self.metrics.watchdog_given_up(current.state);
-                UploadStateChanged { upload_id: &upload.id.to_string(), from: current.state, to: UploadState::Failed, attempt: current.attempt }
-                    .emit(&self.metrics);
+                UploadStateChanged {
+                    upload_id: &upload.id.to_string(),
+                    from: current.state,
+                    to: UploadState::Failed,
+                    attempt: current.attempt,
+                }
+                .emit(&self.metrics);
                 MessageDeadLettered { stage, reason: "stuck", error: &error }.emit(&self.metrics);
             } else {
                 let count = Store::record_redrive(&mut tx, upload.id).await?;
@@ -246,7 +276,8 @@ pub async fn run_scheduled(watchdog: Arc<Watchdog>, shutdown: CancellationToken)
     // The dead man's switch needs the series to exist (at 0) before the
     // first run, or a watchdog that never runs would never be noticed.
     for outcome in ["success", "failure", "skipped"] {
-        let _ = watchdog.metrics.watchdog_runs.get_or_create(&crate::telemetry::metrics_labels::OutcomeLabels { outcome });
+        let _ =
+            watchdog.metrics.watchdog_runs.get_or_create(&crate::telemetry::metrics_labels::OutcomeLabels { outcome });
     }
     let schedule = watchdog.settings.schedule.clone();
     let mut scheduler = JobScheduler::new().await?;

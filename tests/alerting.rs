@@ -27,13 +27,15 @@ impl Alertmanager {
         let dir = std::env::temp_dir().join(format!("orakgarak-am-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(dir.join("templates")).expect("dir");
         std::fs::write(dir.join("mattermost_webhook_url"), webhook_url).expect("url file");
-        let config = std::fs::read_to_string(root.join("alertmanager/alertmanager.yml"))
-            .expect("config")
-            .replace("/etc/alertmanager/mattermost_webhook_url", &dir.join("mattermost_webhook_url").display().to_string());
+        let config = std::fs::read_to_string(root.join("alertmanager/alertmanager.yml")).expect("config").replace(
+            "/etc/alertmanager/mattermost_webhook_url",
+            &dir.join("mattermost_webhook_url").display().to_string(),
+        );
         std::fs::write(dir.join("alertmanager.yml"), config).expect("config");
-        std::fs::copy(root.join("alertmanager/templates/mattermost.tmpl"), dir.join("templates/mattermost.tmpl")).expect("template");
+        std::fs::copy(root.join("alertmanager/templates/mattermost.tmpl"), dir.join("templates/mattermost.tmpl"))
+            .expect("template");
         let port = free_port();
-        let child = Command::new("prometheus-alertmanager")
+        let mut child = Command::new("prometheus-alertmanager")
             .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
             .arg(format!("--storage.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -49,11 +51,14 @@ impl Alertmanager {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("alertmanager did not start; see {}", dir.join("alertmanager.log").display());
     }
 
     async fn alerts(&self, name: &str) -> Vec<Value> {
-        let all: Value = reqwest::get(format!("{}/api/v2/alerts", self.url)).await.expect("AM").json().await.expect("json");
+        let all: Value =
+            reqwest::get(format!("{}/api/v2/alerts", self.url)).await.expect("AM").json().await.expect("json");
         all.as_array().into_iter().flatten().filter(|a| a["labels"]["alertname"] == name).cloned().collect()
     }
 }
@@ -77,7 +82,12 @@ async fn alert_state(prometheus: &Prometheus, name: &str) -> Option<String> {
 
 /// Seconds from `since` until the alert is pending (or firing) in Prometheus
 /// and until its message reaches Mattermost.
-async fn time_to_page(prometheus: &Prometheus, mattermost: &StandInMattermost, name: &str, since: Instant) -> (f64, f64) {
+async fn time_to_page(
+    prometheus: &Prometheus,
+    mattermost: &StandInMattermost,
+    name: &str,
+    since: Instant,
+) -> (f64, f64) {
     let deadline = since + Duration::from_secs(240);
     let mut pending = None;
     loop {
@@ -88,12 +98,28 @@ async fn time_to_page(prometheus: &Prometheus, mattermost: &StandInMattermost, n
             return (pending.unwrap_or(f64::NAN), post.at.duration_since(since).as_secs_f64());
         }
         if Instant::now() > deadline {
-            let rules: Value = reqwest::get(format!("{}/api/v1/rules", prometheus.url)).await.expect("rules").json().await.expect("json");
-            let rule = rules["data"]["groups"].as_array().into_iter().flatten()
+            let rules: Value = reqwest::get(format!("{}/api/v1/rules", prometheus.url))
+                .await
+                .expect("rules")
+                .json()
+                .await
+                .expect("json");
+            let rule = rules["data"]["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
                 .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
                 .find(|r| r["name"] == name);
-            let targets: Value = reqwest::get(format!("{}/api/v1/targets", prometheus.url)).await.expect("targets").json().await.expect("json");
-            panic!("{name} did not reach Mattermost (pending after {pending:?} s)\nrule: {rule:?}\ntargets: {}", targets["data"]["activeTargets"]);
+            let targets: Value = reqwest::get(format!("{}/api/v1/targets", prometheus.url))
+                .await
+                .expect("targets")
+                .json()
+                .await
+                .expect("json");
+            panic!(
+                "{name} did not reach Mattermost (pending after {pending:?} s)\nrule: {rule:?}\ntargets: {}",
+                targets["data"]["activeTargets"]
+            );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -105,7 +131,8 @@ async fn faults_page_once_in_mattermost_and_inhibited_alerts_stay_silent() {
     let alertmanager = Alertmanager::start(&mattermost.url).await;
     let a = spawn_app().await;
     let b = spawn_app().await;
-    let target = |app: &common::TestApp| app.metrics_url.trim_start_matches("http://").trim_end_matches("/metrics").to_owned();
+    let target =
+        |app: &common::TestApp| app.metrics_url.trim_start_matches("http://").trim_end_matches("/metrics").to_owned();
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts");
     let extra = format!(
         "rule_files:\n  - {}/*.yml\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{}']\n",
@@ -116,7 +143,12 @@ async fn faults_page_once_in_mattermost_and_inhibited_alerts_stay_silent() {
     let prometheus = Prometheus::start(&[("orakgarak", target(&a)), ("orakgarak", target(&b))], &extra).await;
     // Prometheus applies new targets after a ~5 s discovery throttle: wait
     // until both instances (and their pre-created zero counters) are in.
-    prometheus.wait_for("count(orakgarak_messages_dead_lettered_total{stage=\"convert\",reason=\"not_retryable\"}) == 2", Duration::from_secs(30)).await;
+    prometheus
+        .wait_for(
+            "count(orakgarak_messages_dead_lettered_total{stage=\"convert\",reason=\"not_retryable\"}) == 2",
+            Duration::from_secs(30),
+        )
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Fault 1: a recording that cannot be decoded reaches the DLQ.
@@ -171,7 +203,11 @@ async fn faults_page_once_in_mattermost_and_inhibited_alerts_stay_silent() {
         assert!(Instant::now() < deadline, "ApiErrorRate never fired");
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    println!("ApiErrorRate (critical): firing after {:.1} s, state {}", stall.elapsed().as_secs_f64(), suppressed["status"]["state"]);
+    println!(
+        "ApiErrorRate (critical): firing after {:.1} s, state {}",
+        stall.elapsed().as_secs_f64(),
+        suppressed["status"]["state"]
+    );
     assert_eq!(suppressed["status"]["state"], "suppressed", "{suppressed}");
     assert!(!suppressed["status"]["inhibitedBy"].as_array().expect("inhibitedBy").is_empty());
     // Longer than the critical route's group_wait (10 s).

@@ -91,7 +91,9 @@ fn twenty_nine_rules_each_complete_versioned_and_with_a_runbook() {
     let rules = alerting_rules();
     assert_eq!(rules.len(), 29);
     let version = std::fs::read_to_string(root().join("alerts/VERSION")).expect("VERSION").trim().to_owned();
-    assert!(std::fs::read_to_string(root().join("alerts/CHANGELOG.md")).expect("CHANGELOG").contains(&format!("## {version}")));
+    assert!(std::fs::read_to_string(root().join("alerts/CHANGELOG.md"))
+        .expect("CHANGELOG")
+        .contains(&format!("## {version}")));
     for rule in &rules {
         let name = rule["alert"].as_str().expect("name");
         let severity = rule["labels"]["severity"].as_str().unwrap_or_default();
@@ -108,7 +110,8 @@ fn twenty_nine_rules_each_complete_versioned_and_with_a_runbook() {
         let url = rule["annotations"]["runbook_url"].as_str().expect("url");
         let file = url.rsplit('/').next().expect("file");
         assert_eq!(file, format!("{name}.md"), "{name}: runbook_url names its own page");
-        let page = std::fs::read_to_string(root().join("docs/runbooks").join(file)).unwrap_or_else(|_| panic!("docs/runbooks/{file} is missing"));
+        let page = std::fs::read_to_string(root().join("docs/runbooks").join(file))
+            .unwrap_or_else(|_| panic!("docs/runbooks/{file} is missing"));
         assert!(page.contains("## Check") && page.contains("## Act"), "{file} says what to check and do");
         if let Some(threshold) = rule["annotations"]["threshold"].as_str() {
             let expr = rule["expr"].as_str().expect("expr");
@@ -120,14 +123,20 @@ fn twenty_nine_rules_each_complete_versioned_and_with_a_runbook() {
 #[test]
 fn rules_name_only_catalogued_or_documented_metrics() {
     assert_eq!(
-        metric_names(r#"sum by (job) (rate(a_total{x="y"}[5m])) / on (job) group_left (z) b > 0.1 and absent(c{q="1"})"#),
+        metric_names(
+            r#"sum by (job) (rate(a_total{x="y"}[5m])) / on (job) group_left (z) b > 0.1 and absent(c{q="1"})"#
+        ),
         ["a_total", "b", "c"].iter().map(|s| s.to_string()).collect()
     );
     let known = known_metrics();
     for rule in alerting_rules() {
         let expr = rule["expr"].as_str().expect("expr");
         for name in metric_names(expr) {
-            assert!(known.contains(&name), "{}: {name} is neither in docs/metrics.md nor alerts/external-metrics.txt", rule["alert"].as_str().unwrap_or("?"));
+            assert!(
+                known.contains(&name),
+                "{}: {name} is neither in docs/metrics.md nor alerts/external-metrics.txt",
+                rule["alert"].as_str().unwrap_or("?")
+            );
         }
     }
 }

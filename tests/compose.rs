@@ -19,7 +19,9 @@ fn compose_file_is_valid_and_monitoring_runs_apart() {
     let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&file).expect("read")).expect("yaml");
     let services = doc["services"].as_mapping().expect("services");
     let profile = |name: &str| services.get(name).and_then(|s| s["profiles"].as_sequence()).map(|p| p.len());
-    for monitoring in ["prometheus", "alertmanager", "grafana", "loki", "mattermost", "node-exporter", "postgres-exporter"] {
+    for monitoring in
+        ["prometheus", "alertmanager", "grafana", "loki", "mattermost", "node-exporter", "postgres-exporter"]
+    {
         assert_eq!(profile(monitoring), Some(1), "{monitoring} runs in the monitoring profile");
     }
     for app in ["postgres", "kafka", "minio", "api", "worker-realtime", "worker-bulk", "watchdog"] {

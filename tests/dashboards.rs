@@ -59,7 +59,10 @@ fn every_dashboard_follows_the_conventions() {
         assert!(d.uid.starts_with("orakgarak-") && d.uid.len() <= 40, "{name}: uid {}", d.uid);
         assert_eq!(d.schema_version, 39, "{name}");
         assert!(d.tags.contains(&"orakgarak".to_owned()) && !d.description.is_empty(), "{name}: tags and description");
-        assert!(d.links.iter().any(|l| l.kind == "dashboards" && l.tags == ["orakgarak"]), "{name}: links to the others");
+        assert!(
+            d.links.iter().any(|l| l.kind == "dashboards" && l.tags == ["orakgarak"]),
+            "{name}: links to the others"
+        );
         let var = |n: &str| d.templating.list.iter().find(|v| v.name == n);
         let ds = var("datasource").unwrap_or_else(|| panic!("{name}: no datasource variable"));
         assert_eq!((ds.kind.as_str(), ds.query.as_str()), ("datasource", Some("prometheus")), "{name}");
@@ -92,23 +95,36 @@ fn every_dashboard_follows_the_conventions() {
 }
 
 fn check_promql(at: &str, expr: &str) {
-    assert!(!expr.contains("traceId") && !expr.contains("uploadId") && !expr.contains("upload_id"), "{at}: ids in PromQL");
+    assert!(
+        !expr.contains("traceId") && !expr.contains("uploadId") && !expr.contains("upload_id"),
+        "{at}: ids in PromQL"
+    );
     // Every range is the rate interval.
     for range in expr.split('[').skip(1) {
         let inside = range.split(']').next().unwrap_or_default();
         assert_eq!(inside, "$__rate_interval", "{at}: range [{inside}] in {expr}");
     }
     // Counters only through rate()/increase().
-    for (i, _) in expr.match_indices("_total").chain(expr.match_indices("_bucket")).chain(expr.match_indices("_seconds_sum")).chain(expr.match_indices("_seconds_count")).chain(expr.match_indices("_xact_").chain(expr.match_indices("_blks_"))) {
+    for (i, _) in expr
+        .match_indices("_total")
+        .chain(expr.match_indices("_bucket"))
+        .chain(expr.match_indices("_seconds_sum"))
+        .chain(expr.match_indices("_seconds_count"))
+        .chain(expr.match_indices("_xact_").chain(expr.match_indices("_blks_")))
+    {
         let before = &expr[..i];
         let start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |p| p + 1);
         let prefix = expr[..start].trim_end();
-        assert!(prefix.ends_with("rate(") || prefix.ends_with("increase("), "{at}: counter outside rate/increase in {expr}");
+        assert!(
+            prefix.ends_with("rate(") || prefix.ends_with("increase("),
+            "{at}: counter outside rate/increase in {expr}"
+        );
     }
 }
 
 fn check_logql(at: &str, expr: &str) {
-    let selector = expr.split('{').nth(1).and_then(|s| s.split('}').next()).unwrap_or_else(|| panic!("{at}: no stream selector"));
+    let selector =
+        expr.split('{').nth(1).and_then(|s| s.split('}').next()).unwrap_or_else(|| panic!("{at}: no stream selector"));
     for matcher in selector.split(',') {
         let label = matcher.trim().split(['=', '!', '~']).next().unwrap_or_default().trim();
         assert!(["service", "env", "level"].contains(&label), "{at}: stream selector uses label {label:?}");
@@ -118,7 +134,10 @@ fn check_logql(at: &str, expr: &str) {
     for (i, _) in expr.match_indices("traceId") {
         let rest = expr[i + "traceId".len()..].trim_start();
         if let Some(value) = rest.strip_prefix('=') {
-            assert!(value.trim_start().starts_with("\"$traceId\""), "{at}: traceId filtered by something other than $traceId");
+            assert!(
+                value.trim_start().starts_with("\"$traceId\""),
+                "{at}: traceId filtered by something other than $traceId"
+            );
         }
     }
 }
@@ -130,12 +149,22 @@ fn runbooks_link_to_the_panel_that_shows_the_problem() {
     for entry in std::fs::read_dir(&dir).expect("runbooks") {
         let path = entry.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("read");
-        let line = text.lines().find(|l| l.starts_with("**Dashboard.**")).unwrap_or_else(|| panic!("{} links no dashboard", path.display()));
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("**Dashboard.**"))
+            .unwrap_or_else(|| panic!("{} links no dashboard", path.display()));
         let link = line.split('`').nth(1).expect("a `/d/uid?viewPanel=id` link");
         let (uid, id) = link.trim_start_matches("/d/").split_once("?viewPanel=").expect("link shape");
-        let board = dashboards.iter().find(|d| d.uid == uid).unwrap_or_else(|| panic!("{}: no dashboard {uid}", path.display()));
+        let board = dashboards
+            .iter()
+            .find(|d| d.uid == uid)
+            .unwrap_or_else(|| panic!("{}: no dashboard {uid}", path.display()));
         let id: u32 = id.parse().expect("panel id");
-        let panel = board.panels.iter().find(|p| p.id == id).unwrap_or_else(|| panic!("{}: no panel {id} on {uid}", path.display()));
+        let panel = board
+            .panels
+            .iter()
+            .find(|p| p.id == id)
+            .unwrap_or_else(|| panic!("{}: no panel {id} on {uid}", path.display()));
         assert!(line.contains(&format!("*{}*", panel.title)), "{}: names panel {:?}", path.display(), panel.title);
     }
 }
@@ -167,11 +196,19 @@ async fn every_promql_panel_returns_data_from_a_live_pipeline() {
     .await;
     let (node_port, pg_port) = (free_port(), free_port());
     let _node = exporter("prometheus-node-exporter", node_port, &[]);
-    let _pg = exporter("prometheus-postgres-exporter", pg_port, &[("DATA_SOURCE_NAME", "postgresql://postgres@127.0.0.1:5432/postgres?sslmode=disable")]);
+    let _pg = exporter(
+        "prometheus-postgres-exporter",
+        pg_port,
+        &[("DATA_SOURCE_NAME", "postgresql://postgres@127.0.0.1:5432/postgres?sslmode=disable")],
+    );
     let target = app.metrics_url.trim_start_matches("http://").trim_end_matches("/metrics").to_owned();
     let rules = format!("rule_files:\n  - {}/*.yml\n", root().join("alerts").display());
     let prometheus = Prometheus::start(
-        &[("orakgarak", target), ("node", format!("127.0.0.1:{node_port}")), ("postgres", format!("127.0.0.1:{pg_port}"))],
+        &[
+            ("orakgarak", target),
+            ("node", format!("127.0.0.1:{node_port}")),
+            ("postgres", format!("127.0.0.1:{pg_port}")),
+        ],
         &rules,
     )
     .await;
@@ -198,7 +235,8 @@ async fn every_promql_panel_returns_data_from_a_live_pipeline() {
             for t in &p.targets {
                 let expr = t.expr.replace("$__rate_interval", "5m").replace("$job", ".*").replace("$node", ".*");
                 let result = prometheus.query(&expr).await; // parses, or the query helper fails
-                let production_only = metric_names(&t.expr).iter().any(|m| PRODUCTION_ONLY_METRICS.contains(&m.as_str()));
+                let production_only =
+                    metric_names(&t.expr).iter().any(|m| PRODUCTION_ONLY_METRICS.contains(&m.as_str()));
                 if !production_only {
                     assert!(!result.is_empty(), "{} / {}: no data for {expr}", d.title, p.title);
                 }

@@ -31,7 +31,14 @@ impl Broker {
             .env("AWS_ACCESS_KEY_ID", "orakgarak")
             .env("AWS_SECRET_ACCESS_KEY", "orakgarak-dev-secret")
             .stdout(Stdio::null())
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).map(Stdio::from).unwrap_or(Stdio::null()))
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .map(Stdio::from)
+                    .unwrap_or(Stdio::null()),
+            )
             .spawn()
             .expect("tansu is installed by scripts/stack.sh");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -85,7 +92,11 @@ async fn a_broker_restart_mid_pipeline_loses_nothing_and_runs_nothing_twice() {
         ids.push(app.upload(&format!("take{i}.ogg"), "audio/ogg", fixture("sung-a3-e4.ogg")).await);
     }
     for id in &ids {
-        let upload = app.client.wait_for(id, Some("COMPLETED"), Duration::from_secs(180), false).await.expect("completes after the restart");
+        let upload = app
+            .client
+            .wait_for(id, Some("COMPLETED"), Duration::from_secs(180), false)
+            .await
+            .expect("completes after the restart");
         assert_eq!(
             states(&upload),
             ["CREATED", "UPLOADED", "CONVERTING", "CONVERTED", "ANALYZING", "ANALYZED", "RECOMMENDING", "COMPLETED"],

@@ -14,7 +14,9 @@ use orakgarak::config::LogSettings;
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -43,11 +45,15 @@ async fn upload_logs_reach_loki_and_an_outage_is_counted_not_hoarded() {
         let mut roles: Vec<String> = loki
             .lines_with(&trace)
             .iter()
-            .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.line).ok()?["role"].as_str().map(str::to_owned))
+            .filter_map(|e| {
+                serde_json::from_str::<serde_json::Value>(&e.line).ok()?["role"].as_str().map(str::to_owned)
+            })
             .collect();
         roles.sort();
         roles.dedup();
-        if ["analyze", "api", "convert", "recommend"].iter().all(|r| roles.iter().any(|x| x == r)) || Instant::now() > deadline {
+        if ["analyze", "api", "convert", "recommend"].iter().all(|r| roles.iter().any(|x| x == r))
+            || Instant::now() > deadline
+        {
             break roles;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -12,9 +12,8 @@ use orakgarak::pipeline::{StageMessage, Trigger};
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
 
-const HAPPY_PATH: [&str; 8] = [
-    "CREATED", "UPLOADED", "CONVERTING", "CONVERTED", "ANALYZING", "ANALYZED", "RECOMMENDING", "COMPLETED",
-];
+const HAPPY_PATH: [&str; 8] =
+    ["CREATED", "UPLOADED", "CONVERTING", "CONVERTED", "ANALYZING", "ANALYZED", "RECOMMENDING", "COMPLETED"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_recording_in_every_format_reaches_recommendations() {
@@ -45,7 +44,10 @@ async fn a_recording_in_every_format_reaches_recommendations() {
         let trace = upload["trace_id"].as_str().expect("trace id");
         assert!(upload["history"].as_array().into_iter().flatten().all(|h| h["trace_id"] == trace), "{name}");
     }
-    assert!(app.metric("orakgarak_stage_duration_seconds_count", &["stage=\"analyze\"", "outcome=\"success\""]).await >= 7.0);
+    assert!(
+        app.metric("orakgarak_stage_duration_seconds_count", &["stage=\"analyze\"", "outcome=\"success\""]).await
+            >= 7.0
+    );
     app.stop().await;
 }
 
@@ -63,7 +65,10 @@ async fn a_corrupt_file_fails_at_once_into_the_dead_letter_topic() {
     assert_eq!(letter.upload_id.map(|u| u.to_string()), Some(id.clone()));
     assert_eq!(letter.header("x-dlq-reason"), Some("not_retryable"));
     assert_eq!(letter.header("x-attempt"), Some("1"));
-    assert_eq!(letter.header("x-original-topic"), Some(app.app.topics.stage(orakgarak::domain::Stage::Convert, orakgarak::telemetry::Lane::Realtime).as_str()));
+    assert_eq!(
+        letter.header("x-original-topic"),
+        Some(app.app.topics.stage(orakgarak::domain::Stage::Convert, orakgarak::telemetry::Lane::Realtime).as_str())
+    );
     assert!(letter.header("x-original-offset").is_some_and(|o| o.parse::<i64>().is_ok()));
     let traceparent = letter.header("traceparent").expect("trace kept");
     assert!(traceparent.contains(upload["trace_id"].as_str().expect("trace")), "{traceparent}");
@@ -145,24 +150,28 @@ async fn uploads_are_checked_at_the_api_and_at_the_store() {
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "too_large");
     assert!(body["traceId"].as_str().is_some_and(|t| t.len() == 32), "{body}");
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM uploads").fetch_one(app.app.store.pool()).await.expect("count");
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM uploads").fetch_one(app.app.store.pool()).await.expect("count");
     assert_eq!(count, 0);
     let (status, _) = client.create_upload("x.exe", "application/x-msdownload", 10, None).await.expect("POST");
     assert_eq!(status, 422);
 
     // The signed Content-Length binds the body size: s3s-fs refuses another.
     let bytes = fixture("sung-a3-e4.ogg");
-    let (status, created) = client.create_upload("take.ogg", "audio/ogg", bytes.len() as u64, Some("key-1")).await.expect("POST");
+    let (status, created) =
+        client.create_upload("take.ogg", "audio/ogg", bytes.len() as u64, Some("key-1")).await.expect("POST");
     assert_eq!(status, 201);
     assert_eq!(created["required_headers"]["content-length"], bytes.len().to_string());
     let put = client.put_object(&created, bytes[..bytes.len() - 100].to_vec()).await.expect("PUT");
     assert_eq!(put, 403, "a short body must be refused by the store");
     let mut tampered = created.clone();
-    tampered["put_url"] = json!(created["put_url"].as_str().expect("url").replace("X-Amz-Signature=", "X-Amz-Signature=0"));
+    tampered["put_url"] =
+        json!(created["put_url"].as_str().expect("url").replace("X-Amz-Signature=", "X-Amz-Signature=0"));
     assert!(client.put_object(&tampered, bytes.clone()).await.expect("PUT") >= 400);
 
     // Idempotency-Key: the same upload again, not a new one.
-    let (status, again) = client.create_upload("take.ogg", "audio/ogg", bytes.len() as u64, Some("key-1")).await.expect("POST");
+    let (status, again) =
+        client.create_upload("take.ogg", "audio/ogg", bytes.len() as u64, Some("key-1")).await.expect("POST");
     assert_eq!(status, 200);
     assert_eq!(again["upload_id"], created["upload_id"]);
     let id = created["upload_id"].as_str().expect("id").to_owned();
@@ -178,7 +187,8 @@ async fn uploads_are_checked_at_the_api_and_at_the_store() {
     let mut forger = app.client_for("alice");
     forger.event_token = "guess".into();
     assert_eq!(forger.notify_created(&key, bytes.len() as u64).await.expect("POST").0, 401);
-    let (status, body) = client.post_event(&json!({"Records": [{"eventName": "s3:ObjectCreated:Put"}]})).await.expect("POST");
+    let (status, body) =
+        client.post_event(&json!({"Records": [{"eventName": "s3:ObjectCreated:Put"}]})).await.expect("POST");
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")));
     let (status, _) = client.notify_created(&format!("raw/{}/take.ogg", uuid::Uuid::new_v4()), 10).await.expect("POST");
     assert_eq!(status, 422);
@@ -229,7 +239,8 @@ async fn an_oversize_object_is_rejected_on_its_event() {
     assert_eq!(status, 201);
     let id = created["upload_id"].as_str().expect("id").to_owned();
     // The store says the object is 200 MB, whatever was declared or signed.
-    let (status, body) = app.client.notify_created(&format!("raw/{id}/take.wav"), 200 * 1024 * 1024).await.expect("event");
+    let (status, body) =
+        app.client.notify_created(&format!("raw/{id}/take.wav"), 200 * 1024 * 1024).await.expect("event");
     assert_eq!((status, body["rejected"].as_u64()), (202, Some(1)));
     let upload = app.client.get_upload(&id).await.expect("GET").1;
     assert_eq!(states(&upload), ["CREATED", "REJECTED"]);

@@ -19,14 +19,19 @@ async fn prometheus_scrapes_stage_durations_transitions_and_lag() {
     let timeout = Duration::from_secs(30);
     for stage in ["convert", "analyze", "recommend"] {
         let series = prometheus
-            .wait_for(&format!("orakgarak_stage_duration_seconds_count{{stage=\"{stage}\",outcome=\"success\"}} >= 1"), timeout)
+            .wait_for(
+                &format!("orakgarak_stage_duration_seconds_count{{stage=\"{stage}\",outcome=\"success\"}} >= 1"),
+                timeout,
+            )
             .await;
         assert_eq!(series[0]["metric"]["job"], "orakgarak");
     }
     let buckets = prometheus.wait_for("orakgarak_stage_duration_seconds_bucket{stage=\"analyze\"}", timeout).await;
     assert!(buckets.len() > 5, "a histogram with buckets");
     for (from, to) in [("CREATED", "UPLOADED"), ("ANALYZING", "ANALYZED"), ("RECOMMENDING", "COMPLETED")] {
-        prometheus.wait_for(&format!("orakgarak_upload_transitions_total{{from=\"{from}\",to=\"{to}\"}} == 1"), timeout).await;
+        prometheus
+            .wait_for(&format!("orakgarak_upload_transitions_total{{from=\"{from}\",to=\"{to}\"}} == 1"), timeout)
+            .await;
     }
     let lag = prometheus.wait_for("orakgarak_consumer_lag{stage=\"convert\",lane=\"realtime\"}", timeout).await;
     let mut partitions: Vec<&str> = lag.iter().filter_map(|s| s["metric"]["partition"].as_str()).collect();
@@ -34,7 +39,9 @@ async fn prometheus_scrapes_stage_durations_transitions_and_lag() {
     partitions.dedup();
     assert!(!partitions.is_empty(), "lag per partition: {lag:?}");
     prometheus.wait_for("orakgarak_uploads_in_state{state=\"COMPLETED\"} == 1", timeout).await;
-    prometheus.wait_for("orakgarak_http_requests_total{route=\"/v1/uploads\",method=\"POST\",status_class=\"2xx\"}", timeout).await;
+    prometheus
+        .wait_for("orakgarak_http_requests_total{route=\"/v1/uploads\",method=\"POST\",status_class=\"2xx\"}", timeout)
+        .await;
     prometheus.wait_for("orakgarak_build_info", timeout).await;
     app.stop().await;
 }
@@ -65,7 +72,8 @@ async fn the_exposition_passes_promtool_and_matches_the_catalogue() {
     for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
         let mut parts = line.split_whitespace().skip(2);
         let (name, kind) = (parts.next().expect("name"), parts.next().expect("type"));
-        let entry = catalogue.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("{name} is not in the catalogue"));
+        let entry =
+            catalogue.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("{name} is not in the catalogue"));
         assert_eq!(entry.kind, kind, "{name}");
     }
     for line in text.lines().filter(|l| !l.starts_with('#') && l.contains('{')) {

@@ -67,7 +67,10 @@ async fn a_lost_event_is_reconciled_and_a_missing_object_expires() {
         .execute(app.app.store.pool())
         .await
         .expect("age keys");
-    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_messages").fetch_one(app.app.store.pool()).await.expect("count");
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_messages")
+        .fetch_one(app.app.store.pool())
+        .await
+        .expect("count");
     assert!(kept >= 3, "the completed upload's three stages left dedup keys");
     let report = app.app.watchdog().run_once().await.expect("run");
     assert_eq!(report.dedup_keys_purged, kept as u64);
@@ -200,16 +203,26 @@ async fn a_bulk_redrive_does_not_hold_up_a_fresh_upload() {
         };
         app.app.store.create_upload(new).await.expect("row");
         let meta = orakgarak::store::TransitionMeta { attempt: 0, error: None, trace_id: "0".repeat(32) };
-        app.app.store.transition_now(id, orakgarak::domain::UploadState::Created, orakgarak::domain::UploadState::Uploaded, &meta).await.expect("uploaded");
+        app.app
+            .store
+            .transition_now(
+                id,
+                orakgarak::domain::UploadState::Created,
+                orakgarak::domain::UploadState::Uploaded,
+                &meta,
+            )
+            .await
+            .expect("uploaded");
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let report = app.app.watchdog().run_once().await.expect("run");
     assert_eq!(report.redriven, 30);
     let during = timed("fresh.ogg").await;
-    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM uploads WHERE user_id = 'bulk' AND state <> 'COMPLETED'")
-        .fetch_one(app.app.store.pool())
-        .await
-        .expect("count");
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM uploads WHERE user_id = 'bulk' AND state <> 'COMPLETED'")
+            .fetch_one(app.app.store.pool())
+            .await
+            .expect("count");
     println!(
         "fresh upload to COMPLETED: {:.2} s alone, {:.2} s during a 30-upload bulk re-drive ({pending} bulk uploads still pending when it finished)",
         baseline.as_secs_f64(),
@@ -217,10 +230,11 @@ async fn a_bulk_redrive_does_not_hold_up_a_fresh_upload() {
     );
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM uploads WHERE user_id = 'bulk' AND state = 'COMPLETED'")
-            .fetch_one(app.app.store.pool())
-            .await
-            .expect("count");
+        let done: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM uploads WHERE user_id = 'bulk' AND state = 'COMPLETED'")
+                .fetch_one(app.app.store.pool())
+                .await
+                .expect("count");
         if done == 30 {
             break;
         }

@@ -19,14 +19,20 @@ pub fn short_recording() -> Vec<u8> {
     for hz in [196.0f64, 220.0, 246.9] {
         for i in 0..(rate / 2) {
             let t = f64::from(i) / f64::from(rate);
-            let s: f64 = (1..=6).map(|h| (2.0 * std::f64::consts::PI * hz * f64::from(h) * t).sin() / f64::from(h)).sum();
+            let s: f64 =
+                (1..=6).map(|h| (2.0 * std::f64::consts::PI * hz * f64::from(h) * t).sin() / f64::from(h)).sum();
             samples.push((s * 0.25) as f32);
         }
     }
     orakgarak::audio::write_wav_mono(&samples, rate)
 }
 
-pub async fn api_load(base: &str, settings: &Settings, clients: usize, seconds: u64) -> anyhow::Result<(Vec<Duration>, f64, usize)> {
+pub async fn api_load(
+    base: &str,
+    settings: &Settings,
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<(Vec<Duration>, f64, usize)> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -71,9 +77,10 @@ pub async fn pipeline_rate(app: &App, base: &str, settings: &Settings, uploads: 
         ids.push(id);
     }
     loop {
-        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM uploads WHERE user_id = 'bench-pipeline' AND state = 'COMPLETED'")
-            .fetch_one(app.store.pool())
-            .await?;
+        let done: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM uploads WHERE user_id = 'bench-pipeline' AND state = 'COMPLETED'")
+                .fetch_one(app.store.pool())
+                .await?;
         if done as usize == uploads {
             break;
         }
@@ -82,4 +89,3 @@ pub async fn pipeline_rate(app: &App, base: &str, settings: &Settings, uploads: 
     }
     Ok(uploads as f64 / started.elapsed().as_secs_f64())
 }
-

@@ -150,7 +150,12 @@ mod tests {
         parts[0] = &none_header;
         assert_eq!(verify_token("s3cret", &parts.join("."), NOW, 0), Err("token algorithm is not HS256"));
         let forged_claims = URL_SAFE_NO_PAD.encode(br#"{"sub":"mallory","exp":1900000000}"#);
-        let tampered = format!("{}.{}.{}", good.split('.').next().unwrap_or_default(), forged_claims, good.rsplit('.').next().unwrap_or_default());
+        let tampered = format!(
+            "{}.{}.{}",
+            good.split('.').next().unwrap_or_default(),
+            forged_claims,
+            good.rsplit('.').next().unwrap_or_default()
+        );
         assert_eq!(verify_token("s3cret", &tampered, NOW, 0), Err("token signature does not match"));
         assert!(verify_token("s3cret", "abc", NOW, 0).is_err());
     }

@@ -115,7 +115,11 @@ fn parse(body: &[u8]) -> Result<(Vec<Created>, usize), ApiError> {
         }
         let detail = envelope.detail;
         return Ok((
-            vec![Created { bucket: detail.bucket.name, key: decode_key(&detail.object.key)?, size: detail.object.size }],
+            vec![Created {
+                bucket: detail.bucket.name,
+                key: decode_key(&detail.object.key)?,
+                size: detail.object.size,
+            }],
             0,
         ));
     }
@@ -178,7 +182,8 @@ pub async fn object_created(
         let trace = upload.trace_id().map(TraceContext::child_of).unwrap_or_else(TraceContext::root);
         let span = crate::upload_span!("object_created", "api", trace, upload.id);
         let _entered = span.enter();
-        UploadStateChanged { upload_id: &upload.id.to_string(), from: UploadState::Created, to, attempt: 0 }.emit(&state.metrics);
+        UploadStateChanged { upload_id: &upload.id.to_string(), from: UploadState::Created, to, attempt: 0 }
+            .emit(&state.metrics);
         if let Some((reason, detail)) = rejection {
             UploadRejected { reason, detail: &detail }.emit(&state.metrics);
         }

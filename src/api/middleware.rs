@@ -41,10 +41,8 @@ pub async fn observe(State(metrics): State<Metrics>, request: Request, next: Nex
         m @ ("GET" | "POST" | "PUT" | "DELETE" | "HEAD" | "OPTIONS" | "PATCH") => m.to_owned(),
         _ => "other".to_owned(),
     };
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let span = tracing::info_span!("http", role = "api", traceId = %trace.trace_id, spanId = %trace.span_id_hex(), method = %method, route = %route);
     let mut response = TRACE.scope(trace, next.run(request).instrument(span.clone())).await;
     let elapsed = started.elapsed();
@@ -65,7 +63,11 @@ pub async fn observe(State(metrics): State<Metrics>, request: Request, next: Nex
     }
     metrics
         .http_requests
-        .get_or_create(&HttpLabels { method: method.clone(), route: route.clone(), status_class: StatusClass::of(status) })
+        .get_or_create(&HttpLabels {
+            method: method.clone(),
+            route: route.clone(),
+            status_class: StatusClass::of(status),
+        })
         .inc();
     metrics.http_duration.get_or_create(&HttpRouteLabels { method, route }).observe(elapsed.as_secs_f64());
     response

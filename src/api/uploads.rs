@@ -12,16 +12,27 @@ use serde::{Deserialize, Serialize};
 use super::auth::AuthUser;
 use super::middleware::current_trace;
 use super::{ApiError, ApiState};
-use crate::domain::{ByteSize, UploadId};
 use crate::domain::ids::ByteSizeError;
+use crate::domain::{ByteSize, UploadId};
 use crate::store::{NewUpload, Transition, Upload};
 use crate::telemetry::events::{UploadCreated, UploadRejected};
 use crate::telemetry::Emit;
 
 /// Containers the converter can decode.
 const ACCEPTED_TYPES: &[&str] = &[
-    "audio/wav", "audio/x-wav", "audio/wave", "audio/mpeg", "audio/mp4", "audio/x-m4a", "audio/aac",
-    "audio/ogg", "audio/opus", "audio/flac", "audio/x-flac", "audio/webm", "video/webm",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/wave",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/x-m4a",
+    "audio/aac",
+    "audio/ogg",
+    "audio/opus",
+    "audio/flac",
+    "audio/x-flac",
+    "audio/webm",
+    "video/webm",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -60,8 +71,15 @@ pub async fn create(
         ByteSizeError::Empty => refuse("empty", ApiError::BadRequest(e.to_string())),
     })?;
     let filename = request.filename.trim();
-    if filename.is_empty() || filename.len() > 255 || filename.contains(['/', '\\']) || filename.chars().any(char::is_control) {
-        return Err(refuse("invalid_request", ApiError::BadRequest("filename must be 1-255 characters without slashes".into())));
+    if filename.is_empty()
+        || filename.len() > 255
+        || filename.contains(['/', '\\'])
+        || filename.chars().any(char::is_control)
+    {
+        return Err(refuse(
+            "invalid_request",
+            ApiError::BadRequest("filename must be 1-255 characters without slashes".into()),
+        ));
     }
     let content_type = request.content_type.trim().to_ascii_lowercase();
     if !ACCEPTED_TYPES.contains(&content_type.split(';').next().unwrap_or_default().trim()) {
@@ -74,7 +92,12 @@ pub async fn create(
         None => None,
         Some(value) => match value.to_str() {
             Ok(v) if !v.is_empty() && v.len() <= 255 => Some(v.to_owned()),
-            _ => return Err(refuse("invalid_request", ApiError::BadRequest("Idempotency-Key must be 1-255 visible ASCII characters".into()))),
+            _ => {
+                return Err(refuse(
+                    "invalid_request",
+                    ApiError::BadRequest("Idempotency-Key must be 1-255 visible ASCII characters".into()),
+                ))
+            }
         },
     };
 

@@ -107,9 +107,9 @@ fn difference(frame: &[f32], window: usize, diff: &mut [f64]) {
 fn best_lag(diff: &mut [f64], tau_min: usize, tau_max: usize, threshold: f64) -> (Option<f64>, f64) {
     let mut running = 0.0;
     diff[0] = 1.0;
-    for tau in 1..=tau_max {
-        running += diff[tau];
-        diff[tau] = if running > 0.0 { diff[tau] * tau as f64 / running } else { 1.0 };
+    for (tau, d) in diff.iter_mut().enumerate().take(tau_max + 1).skip(1) {
+        running += *d;
+        *d = if running > 0.0 { *d * tau as f64 / running } else { 1.0 };
     }
     let mut chosen = None;
     let mut tau = tau_min;
@@ -126,10 +126,13 @@ fn best_lag(diff: &mut [f64], tau_min: usize, tau_max: usize, threshold: f64) ->
     let tau = match chosen {
         Some(t) => t,
         None => {
-            let (t, _) = diff[tau_min..tau_max]
-                .iter()
-                .enumerate()
-                .fold((0, f64::INFINITY), |(bi, bv), (i, v)| if *v < bv { (i, *v) } else { (bi, bv) });
+            let (t, _) = diff[tau_min..tau_max].iter().enumerate().fold((0, f64::INFINITY), |(bi, bv), (i, v)| {
+                if *v < bv {
+                    (i, *v)
+                } else {
+                    (bi, bv)
+                }
+            });
             t + tau_min
         }
     };

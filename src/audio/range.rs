@@ -88,7 +88,12 @@ mod tests {
         let mut out = Vec::new();
         for (hz, count) in notes {
             for _ in 0..*count {
-                out.push(PitchFrame { time: out.len() as f64 * 0.01, hz: (*hz > 0.0).then_some(*hz), aperiodicity: 0.05, rms_db: -20.0 });
+                out.push(PitchFrame {
+                    time: out.len() as f64 * 0.01,
+                    hz: (*hz > 0.0).then_some(*hz),
+                    aperiodicity: 0.05,
+                    rms_db: -20.0,
+                });
             }
         }
         out

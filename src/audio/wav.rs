@@ -5,7 +5,8 @@ use std::io::Cursor;
 use super::AudioError;
 
 pub fn write_wav_mono(samples: &[f32], sample_rate: u32) -> Vec<u8> {
-    let spec = hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     let mut out = Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
     // Writing to memory cannot fail for I/O reasons; hound only errors on
     // invalid specs, which this fixed spec is not.

@@ -49,12 +49,7 @@ pub fn recommend(catalog: &Catalog, singer: &SungRange, max_shift: i32, limit: u
         .collect();
     scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.song_id.cmp(&b.1.song_id)));
     let any_fit = scored.first().is_some_and(|(_, r)| r.fits);
-    scored
-        .into_iter()
-        .map(|(_, r)| r)
-        .filter(|r| r.fits || !any_fit)
-        .take(limit)
-        .collect()
+    scored.into_iter().map(|(_, r)| r).filter(|r| r.fits || !any_fit).take(limit).collect()
 }
 
 fn describe(song: &Song, shift: i32, fits: bool, headroom: i32) -> Recommendation {
@@ -79,7 +74,14 @@ mod tests {
 
     fn singer(lo: &str, hi: &str, mid: &str) -> SungRange {
         let n = |s: &str| Note::parse_name(s).expect("note");
-        SungRange { lowest: n(lo), highest: n(hi), tessitura: n(mid), stable_seconds: 5.0, voiced_seconds: 6.0, notes: 20 }
+        SungRange {
+            lowest: n(lo),
+            highest: n(hi),
+            tessitura: n(mid),
+            stable_seconds: 5.0,
+            voiced_seconds: 6.0,
+            notes: 20,
+        }
     }
 
     fn catalog() -> Catalog {

@@ -91,8 +91,14 @@ pub(crate) mod tests {
             for key in keys {
                 let on = MidiMessage::NoteOn { key: (*key).into(), vel: 90.into() };
                 let off = MidiMessage::NoteOff { key: (*key).into(), vel: 0.into() };
-                events.push(TrackEvent { delta: u28::new(0), kind: TrackEventKind::Midi { channel: channel.into(), message: on } });
-                events.push(TrackEvent { delta: u28::new(480), kind: TrackEventKind::Midi { channel: channel.into(), message: off } });
+                events.push(TrackEvent {
+                    delta: u28::new(0),
+                    kind: TrackEventKind::Midi { channel: channel.into(), message: on },
+                });
+                events.push(TrackEvent {
+                    delta: u28::new(480),
+                    kind: TrackEventKind::Midi { channel: channel.into(), message: off },
+                });
             }
             events.push(TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::EndOfTrack) });
             events

@@ -44,7 +44,13 @@ impl ApiClient {
     }
 
     /// `POST /v1/uploads`; returns the status and the JSON body.
-    pub async fn create_upload(&self, filename: &str, content_type: &str, size: u64, key: Option<&str>) -> anyhow::Result<(u16, Value)> {
+    pub async fn create_upload(
+        &self,
+        filename: &str,
+        content_type: &str,
+        size: u64,
+        key: Option<&str>,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut request = self
             .http
             .post(format!("{}/v1/uploads", self.base_url))
@@ -101,7 +107,13 @@ impl ApiClient {
 
     /// Polls until the upload reaches `state` (or any terminal state when
     /// `None`), printing each new state when `verbose`.
-    pub async fn wait_for(&self, id: &str, state: Option<&str>, timeout: Duration, verbose: bool) -> anyhow::Result<Value> {
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        state: Option<&str>,
+        timeout: Duration,
+        verbose: bool,
+    ) -> anyhow::Result<Value> {
         let started = Instant::now();
         let mut seen = 0;
         loop {
@@ -176,7 +188,9 @@ pub async fn run(settings: Settings, args: &Args) -> anyhow::Result<()> {
         println!("Error: {error}");
     }
     if let Some(range) = upload["analysis"]["range_names"].as_str() {
-        let tessitura = upload["analysis"]["range"]["tessitura"].as_i64().and_then(|m| crate::domain::Note::from_midi(m as i32).ok());
+        let tessitura = upload["analysis"]["range"]["tessitura"]
+            .as_i64()
+            .and_then(|m| crate::domain::Note::from_midi(m as i32).ok());
         println!("Comfortable range: {range} (sits around {})", tessitura.map(|n| n.name()).unwrap_or_default());
     }
     for (i, song) in upload["result"]["recommendations"].as_array().into_iter().flatten().enumerate() {

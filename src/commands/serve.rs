@@ -74,7 +74,10 @@ pub async fn watchdog(settings: Settings, args: &WatchdogArgs) -> anyhow::Result
     let app = App::build(settings).await?;
     if args.dry_run {
         for upload in app.watchdog().candidates().await? {
-            println!("{}  {:<12} since {}  re-drives {}  trace {}", upload.id, upload.state, upload.updated_at, upload.redrives, upload.trace_id);
+            println!(
+                "{}  {:<12} since {}  re-drives {}  trace {}",
+                upload.id, upload.state, upload.updated_at, upload.redrives, upload.trace_id
+            );
         }
         return Ok(());
     }

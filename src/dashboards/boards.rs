@@ -2,7 +2,6 @@
 //! increase, counters only through them, and label matchers only on
 //! bounded labels; LogQL selects streams only by service, env and level.
 
-
 use super::model::*;
 use super::AlertThresholds;
 
@@ -221,11 +220,33 @@ fn logs() -> Dashboard {
 
 fn alerts() -> Dashboard {
     Board::new("orakgarak-alerts", "Alerts", "What is firing and pending now, from Prometheus's ALERTS series.", false)
-        .add(Panel::new("table", "Firing now", "Alerts firing now, by name, severity and service.", Some("none"), DatasourceRef::prometheus())
-            .query(r#"sum by (alertname, severity, service) (ALERTS{alertstate="firing"})"#, "").size(12, 10))
-        .add(Panel::new("table", "Pending now", "Alerts whose condition holds but whose `for` has not elapsed yet.", Some("none"), DatasourceRef::prometheus())
-            .query(r#"sum by (alertname, severity, service) (ALERTS{alertstate="pending"})"#, "").size(12, 10))
-        .add(ts("Firing over time", "Number of firing alerts by severity.", "short")
-            .query(r#"sum by (severity) (ALERTS{alertstate="firing"})"#, "{{severity}}").size(24, 8).min_zero())
+        .add(
+            Panel::new(
+                "table",
+                "Firing now",
+                "Alerts firing now, by name, severity and service.",
+                Some("none"),
+                DatasourceRef::prometheus(),
+            )
+            .query(r#"sum by (alertname, severity, service) (ALERTS{alertstate="firing"})"#, "")
+            .size(12, 10),
+        )
+        .add(
+            Panel::new(
+                "table",
+                "Pending now",
+                "Alerts whose condition holds but whose `for` has not elapsed yet.",
+                Some("none"),
+                DatasourceRef::prometheus(),
+            )
+            .query(r#"sum by (alertname, severity, service) (ALERTS{alertstate="pending"})"#, "")
+            .size(12, 10),
+        )
+        .add(
+            ts("Firing over time", "Number of firing alerts by severity.", "short")
+                .query(r#"sum by (severity) (ALERTS{alertstate="firing"})"#, "{{severity}}")
+                .size(24, 8)
+                .min_zero(),
+        )
         .build()
 }

@@ -114,7 +114,10 @@ impl Variable {
     /// A fixed list of values; the first is the default.
     pub fn custom(name: &str, label: &str, values: &[&str]) -> Self {
         let first = values.first().copied().unwrap_or_default();
-        Self { current: json!({ "text": first, "value": first }), ..Self::base(name, label, "custom", json!(values.join(","))) }
+        Self {
+            current: json!({ "text": first, "value": first }),
+            ..Self::base(name, label, "custom", json!(values.join(",")))
+        }
     }
 
     /// Free text (e.g. a traceId to paste).
@@ -224,18 +227,29 @@ impl Panel {
                 defaults: FieldDefaults {
                     unit: unit.map(str::to_owned),
                     min: None,
-                    thresholds: Thresholds { mode: "absolute".into(), steps: vec![Step { color: "green".into(), value: None }] },
+                    thresholds: Thresholds {
+                        mode: "absolute".into(),
+                        steps: vec![Step { color: "green".into(), value: None }],
+                    },
                     color: json!({ "mode": "palette-classic" }),
                     custom,
                 },
                 overrides: vec![],
             },
             options: match kind {
-                "timeseries" => json!({ "legend": { "displayMode": "list", "placement": "bottom", "showLegend": true }, "tooltip": { "mode": "multi", "sort": "desc" } }),
-                "logs" => json!({ "showTime": true, "wrapLogMessage": true, "sortOrder": "Descending", "enableLogDetails": true, "dedupStrategy": "none" }),
+                "timeseries" => {
+                    json!({ "legend": { "displayMode": "list", "placement": "bottom", "showLegend": true }, "tooltip": { "mode": "multi", "sort": "desc" } })
+                }
+                "logs" => {
+                    json!({ "showTime": true, "wrapLogMessage": true, "sortOrder": "Descending", "enableLogDetails": true, "dedupStrategy": "none" })
+                }
                 "table" => json!({ "showHeader": true, "cellHeight": "sm" }),
-                "bargauge" => json!({ "orientation": "horizontal", "displayMode": "gradient", "showUnfilled": true, "reduceOptions": { "calcs": ["lastNotNull"], "fields": "", "values": false } }),
-                _ => json!({ "reduceOptions": { "calcs": ["lastNotNull"], "fields": "", "values": false }, "colorMode": "value", "graphMode": "area" }),
+                "bargauge" => {
+                    json!({ "orientation": "horizontal", "displayMode": "gradient", "showUnfilled": true, "reduceOptions": { "calcs": ["lastNotNull"], "fields": "", "values": false } })
+                }
+                _ => {
+                    json!({ "reduceOptions": { "calcs": ["lastNotNull"], "fields": "", "values": false }, "colorMode": "value", "graphMode": "area" })
+                }
             },
             targets: vec![],
         }
@@ -255,7 +269,8 @@ impl Panel {
 
     /// Warning (and optionally critical) lines at the alert thresholds.
     pub fn thresholds(mut self, warning: f64, critical: Option<f64>) -> Self {
-        let mut steps = vec![Step { color: "green".into(), value: None }, Step { color: "orange".into(), value: Some(warning) }];
+        let mut steps =
+            vec![Step { color: "green".into(), value: None }, Step { color: "orange".into(), value: Some(warning) }];
         if let Some(c) = critical {
             steps.push(Step { color: "red".into(), value: Some(c) });
         }

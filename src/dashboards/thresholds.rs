@@ -23,7 +23,9 @@ impl AlertThresholds {
                 .with_context(|| format!("{} is not YAML", file.display()))?;
             for group in doc["groups"].as_sequence().into_iter().flatten() {
                 for rule in group["rules"].as_sequence().into_iter().flatten() {
-                    let (Some(name), Some(threshold)) = (rule["alert"].as_str(), rule["annotations"]["threshold"].as_str()) else {
+                    let (Some(name), Some(threshold)) =
+                        (rule["alert"].as_str(), rule["annotations"]["threshold"].as_str())
+                    else {
                         continue;
                     };
                     let severity = rule["labels"]["severity"].as_str().unwrap_or("warning").to_owned();

@@ -134,7 +134,13 @@ impl Note {
         let mut chars = name.trim().chars();
         let letter = chars.next().ok_or_else(bad)?;
         let base = match letter.to_ascii_uppercase() {
-            'C' => 0, 'D' => 2, 'E' => 4, 'F' => 5, 'G' => 7, 'A' => 9, 'B' => 11,
+            'C' => 0,
+            'D' => 2,
+            'E' => 4,
+            'F' => 5,
+            'G' => 7,
+            'A' => 9,
+            'B' => 11,
             _ => return Err(bad()),
         };
         let rest: String = chars.collect();

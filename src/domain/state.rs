@@ -150,10 +150,7 @@ impl UploadState {
     /// No automatic process moves an upload out of a terminal state.
     /// FAILED is terminal for automation; only an operator's replay leaves it.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            UploadState::Completed | UploadState::Failed | UploadState::Rejected | UploadState::Expired
-        )
+        matches!(self, UploadState::Completed | UploadState::Failed | UploadState::Rejected | UploadState::Expired)
     }
 
     /// The transition table. Everything not listed is refused.
@@ -228,10 +225,7 @@ mod tests {
 
     #[test]
     fn backwards_and_skipping_moves_are_refused() {
-        assert_eq!(
-            Converted.check_transition(Converting),
-            Err(IllegalTransition { from: Converted, to: Converting })
-        );
+        assert_eq!(Converted.check_transition(Converting), Err(IllegalTransition { from: Converted, to: Converting }));
         assert!(Created.check_transition(Converting).is_err());
         assert!(Uploaded.check_transition(Completed).is_err());
         assert!(Completed.check_transition(Failed).is_err());

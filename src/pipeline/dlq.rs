@@ -86,7 +86,13 @@ fn read_blocking(kafka: &KafkaClients, topics: &Topics) -> anyhow::Result<Vec<De
             })
             .unwrap_or_default();
         let upload_id = message.key().and_then(|k| std::str::from_utf8(k).ok()).and_then(|k| k.parse().ok());
-        letters.push(DeadLetter { stage, partition: message.partition(), offset: message.offset(), upload_id, headers });
+        letters.push(DeadLetter {
+            stage,
+            partition: message.partition(),
+            offset: message.offset(),
+            upload_id,
+            headers,
+        });
     }
     Ok(letters)
 }

@@ -21,7 +21,8 @@ use crate::config::PipelineSettings;
 use crate::domain::{Stage, TraceContext, UploadState};
 use crate::store::{self, OutboxMessage, Store, StoreError, TransitionMeta, Upload};
 use crate::telemetry::events::{
-    error_chain, DuplicateSkipped, MessageConsumed, MessageDeadLettered, StageCompleted, StageFailed, UploadStateChanged,
+    error_chain, DuplicateSkipped, MessageConsumed, MessageDeadLettered, StageCompleted, StageFailed,
+    UploadStateChanged,
 };
 use crate::telemetry::{Emit, Lane, Metrics};
 
@@ -185,9 +186,7 @@ impl<H: StageHandler> Engine<H> {
             }
             Err(e) => return Err(e.into()),
         };
-        let trace = trace
-            .or_else(|| upload.trace_id().map(TraceContext::child_of))
-            .unwrap_or_else(TraceContext::root);
+        let trace = trace.or_else(|| upload.trace_id().map(TraceContext::child_of)).unwrap_or_else(TraceContext::root);
         let span = crate::upload_span!("consume", stage.as_str(), trace, upload.id);
         self.process_upload(raw, &message, upload, &trace, lane, shutdown).instrument(span).await
     }
@@ -217,16 +216,14 @@ impl<H: StageHandler> Engine<H> {
         };
         let working = stage.working_state();
         let mut attempt = match upload.state {
-            s if s == stage.input_state() => {
-                match self.transition(&upload, s, working, meta(1, None)).await {
-                    Ok(()) => 1,
-                    Err(StoreError::Conflict { .. }) => {
-                        DuplicateSkipped { stage, lane, why: "another consumer claimed the upload" }.emit(&self.metrics);
-                        return Ok(());
-                    }
-                    Err(e) => return Err(e.into()),
+            s if s == stage.input_state() => match self.transition(&upload, s, working, meta(1, None)).await {
+                Ok(()) => 1,
+                Err(StoreError::Conflict { .. }) => {
+                    DuplicateSkipped { stage, lane, why: "another consumer claimed the upload" }.emit(&self.metrics);
+                    return Ok(());
                 }
-            }
+                Err(e) => return Err(e.into()),
+            },
             s if s == working => {
                 tracing::warn!(attempt = upload.attempt, "Resuming a stage interrupted before its output was stored.");
                 upload.attempt.max(1)
@@ -254,7 +251,8 @@ impl<H: StageHandler> Engine<H> {
                 }
                 Err(error) => error,
             };
-            StageFailed { stage, lane, elapsed, retryable: error.retryable, attempt, error: &error }.emit(&self.metrics);
+            StageFailed { stage, lane, elapsed, retryable: error.retryable, attempt, error: &error }
+                .emit(&self.metrics);
             let text = error_chain(&error);
             let retries_done = usize::try_from(attempt - 1).unwrap_or(usize::MAX);
             let age = (Utc::now() - message.enqueued_at).to_std().unwrap_or_default();
@@ -309,11 +307,18 @@ impl<H: StageHandler> Engine<H> {
         let current = Store::lock_upload(&mut tx, upload.id).await?;
         if current.state != stage.working_state() {
             tx.rollback().await?;
-            DuplicateSkipped { stage, lane: message.lane(), why: "another consumer finished first" }.emit(&self.metrics);
+            DuplicateSkipped { stage, lane: message.lane(), why: "another consumer finished first" }
+                .emit(&self.metrics);
             return Ok(());
         }
-        Store::save_output(&mut tx, upload.id, output.wav_key.as_deref(), output.analysis.as_ref(), output.result.as_ref())
-            .await?;
+        Store::save_output(
+            &mut tx,
+            upload.id,
+            output.wav_key.as_deref(),
+            output.analysis.as_ref(),
+            output.result.as_ref(),
+        )
+        .await?;
         let meta = TransitionMeta { attempt, error: None, trace_id: trace.trace_id.to_string() };
         Store::transition(&mut tx, upload.id, stage.working_state(), stage.done_state(), &meta).await?;
         if let Some(next) = stage.next() {
@@ -364,7 +369,12 @@ impl<H: StageHandler> Engine<H> {
     }
 
     /// A message that cannot be tied to an upload goes to the DLQ as is.
-    async fn dead_letter_poison(&self, raw: &BorrowedMessage<'_>, trace: &TraceContext, error: &str) -> anyhow::Result<()> {
+    async fn dead_letter_poison(
+        &self,
+        raw: &BorrowedMessage<'_>,
+        trace: &TraceContext,
+        error: &str,
+    ) -> anyhow::Result<()> {
         let mut tx = self.store.pool().begin().await?;
         store::enqueue(&mut tx, &self.dlq_message(raw, trace, 0, error, "poison")).await?;
         tx.commit().await?;

@@ -46,7 +46,14 @@ pub async fn object_arrived(
     Store::set_stored_bytes(conn, upload.id, i64::try_from(size).unwrap_or(i64::MAX)).await?;
     Ok(match rejection {
         Some((reason, detail)) => {
-            Store::transition(conn, upload.id, UploadState::Created, UploadState::Rejected, &meta(Some(detail.clone()))).await?;
+            Store::transition(
+                conn,
+                upload.id,
+                UploadState::Created,
+                UploadState::Rejected,
+                &meta(Some(detail.clone())),
+            )
+            .await?;
             Arrival::Rejected { reason, detail }
         }
         None => {

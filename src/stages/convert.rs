@@ -65,10 +65,11 @@ impl StageHandler for Converter {
         let bytes = self.objects.get(&upload.object_key).await.map_err(storage_error)?;
         let extension = extension_of(upload);
         let (rate, min) = (self.sample_rate, self.min_duration);
-        let wav = tokio::task::spawn_blocking(move || convert_recording(bytes.to_vec(), extension.as_deref(), rate, min))
-            .await
-            .map_err(|e| StageError::transient(format!("conversion task failed: {e}")))?
-            .map_err(StageError::permanent)?;
+        let wav =
+            tokio::task::spawn_blocking(move || convert_recording(bytes.to_vec(), extension.as_deref(), rate, min))
+                .await
+                .map_err(|e| StageError::transient(format!("conversion task failed: {e}")))?
+                .map_err(StageError::permanent)?;
         let key = format!("wav/{}.wav", upload.id);
         self.objects.put(&key, wav, "audio/wav").await.map_err(storage_error)?;
         Ok(StageOutput { wav_key: Some(key), ..StageOutput::default() })

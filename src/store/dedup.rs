@@ -9,13 +9,11 @@ use uuid::Uuid;
 use super::StoreError;
 
 pub async fn was_processed(conn: &mut PgConnection, consumer: &str, message_id: Uuid) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM processed_messages WHERE consumer = $1 AND message_id = $2)",
-    )
-    .bind(consumer)
-    .bind(message_id)
-    .fetch_one(conn)
-    .await?)
+    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_messages WHERE consumer = $1 AND message_id = $2)")
+        .bind(consumer)
+        .bind(message_id)
+        .fetch_one(conn)
+        .await?)
 }
 
 /// Records `message_id` in the caller's transaction, so it is marked exactly

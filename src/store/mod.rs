@@ -6,7 +6,7 @@ mod outbox;
 mod stuck;
 mod uploads;
 
-pub use dedup::{purge_processed, was_processed, mark_processed};
+pub use dedup::{mark_processed, purge_processed, was_processed};
 pub use outbox::{enqueue, OutboxMessage, OutboxRow};
 pub use uploads::{NewUpload, Transition, TransitionMeta, Upload};
 

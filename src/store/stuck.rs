@@ -16,7 +16,12 @@ fn secs(d: Duration) -> f64 {
 impl Store {
     /// Uploads in `state` whose last change is older than `threshold`,
     /// oldest first (index `uploads_active_by_state`).
-    pub async fn find_stuck(&self, state: UploadState, threshold: Duration, limit: i64) -> Result<Vec<Upload>, StoreError> {
+    pub async fn find_stuck(
+        &self,
+        state: UploadState,
+        threshold: Duration,
+        limit: i64,
+    ) -> Result<Vec<Upload>, StoreError> {
         let rows: Vec<UploadRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM uploads WHERE state = $1 \
              AND state NOT IN ('COMPLETED','FAILED','REJECTED','EXPIRED') \
@@ -46,10 +51,12 @@ impl Store {
 
     /// Counts a re-drive and restarts the upload's stuck clock.
     pub async fn record_redrive(conn: &mut PgConnection, id: UploadId) -> Result<i32, StoreError> {
-        Ok(sqlx::query_scalar("UPDATE uploads SET redrives = redrives + 1, updated_at = now() WHERE id = $1 RETURNING redrives")
-            .bind(id.as_uuid())
-            .fetch_one(conn)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "UPDATE uploads SET redrives = redrives + 1, updated_at = now() WHERE id = $1 RETURNING redrives",
+        )
+        .bind(id.as_uuid())
+        .fetch_one(conn)
+        .await?)
     }
 
     /// The stage an upload in RETRYING was working on.

@@ -117,7 +117,8 @@ pub struct NewUpload {
     pub url_expires_at: DateTime<Utc>,
 }
 
-pub(super) const COLUMNS: &str = "id, user_id, filename, content_type, declared_bytes, stored_bytes, object_key, wav_key, \
+pub(super) const COLUMNS: &str =
+    "id, user_id, filename, content_type, declared_bytes, stored_bytes, object_key, wav_key, \
      state, attempt, redrives, trace_id, url_expires_at, analysis, result, last_error, created_at, updated_at";
 
 impl Store {
@@ -196,11 +197,10 @@ impl Store {
 
     /// Loads an upload with a row lock, for a read-check-write in `tx`.
     pub async fn lock_upload(conn: &mut PgConnection, id: UploadId) -> Result<Upload, StoreError> {
-        let row: Option<UploadRow> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE id = $1 FOR UPDATE"))
-                .bind(id.as_uuid())
-                .fetch_optional(conn)
-                .await?;
+        let row: Option<UploadRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE id = $1 FOR UPDATE"))
+            .bind(id.as_uuid())
+            .fetch_optional(conn)
+            .await?;
         row.ok_or(StoreError::NotFound(id))?.try_into()
     }
 
@@ -286,12 +286,9 @@ impl Store {
 
     /// Number of uploads in each state (for the `uploads in state` gauge).
     pub async fn count_by_state(&self) -> Result<Vec<(UploadState, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT state, count(*) FROM uploads GROUP BY state")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter()
-            .map(|(state, n)| Ok((state.parse().map_err(StoreError::Corrupt)?, n)))
-            .collect()
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, count(*) FROM uploads GROUP BY state").fetch_all(&self.pool).await?;
+        rows.into_iter().map(|(state, n)| Ok((state.parse().map_err(StoreError::Corrupt)?, n))).collect()
     }
 }
 

@@ -53,10 +53,7 @@ impl Emit for UploadStateChanged<'_> {
             attempt = self.attempt,
             "Upload state changed."
         );
-        metrics
-            .transitions
-            .get_or_create(&TransitionLabels { from: self.from.as_str(), to: self.to.as_str() })
-            .inc();
+        metrics.transitions.get_or_create(&TransitionLabels { from: self.from.as_str(), to: self.to.as_str() }).inc();
     }
 }
 
@@ -169,7 +166,11 @@ pub struct ExternalCallTimedOut {
 
 impl Emit for ExternalCallTimedOut {
     fn emit(self, metrics: &Metrics) {
-        tracing::warn!(dependency = self.dependency, limit_ms = self.limit.as_millis() as u64, "External call timed out.");
+        tracing::warn!(
+            dependency = self.dependency,
+            limit_ms = self.limit.as_millis() as u64,
+            "External call timed out."
+        );
         metrics
             .external_call_timeouts
             .get_or_create(&super::metrics::DependencyLabels { dependency: self.dependency })

@@ -115,7 +115,10 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let metadata = event.metadata();
         let mut line = Map::new();
-        line.insert("timestamp".into(), Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+        line.insert(
+            "timestamp".into(),
+            Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        );
         line.insert("level".into(), Value::String(metadata.level().as_str().to_owned()));
         line.insert("service".into(), Value::String(self.service.to_owned()));
         line.insert("env".into(), Value::String(self.env.clone()));

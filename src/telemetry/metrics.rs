@@ -225,7 +225,12 @@ impl Metrics {
         };
         let r = &mut registry;
         r.register("http_requests", help("http_requests"), m.http_requests.clone());
-        r.register_with_unit("http_request_duration", help("http_request_duration"), Unit::Seconds, m.http_duration.clone());
+        r.register_with_unit(
+            "http_request_duration",
+            help("http_request_duration"),
+            Unit::Seconds,
+            m.http_duration.clone(),
+        );
         r.register("uploads_created", help("uploads_created"), m.uploads_created.clone());
         r.register("uploads_rejected", help("uploads_rejected"), m.uploads_rejected.clone());
         r.register("upload_transitions", help("upload_transitions"), m.transitions.clone());
@@ -243,12 +248,26 @@ impl Metrics {
         m.start_time.set(chrono::Utc::now().timestamp());
         r.register("analysis_permits_in_use", help("analysis_permits_in_use"), m.analysis_permits_in_use.clone());
         r.register("analysis_permits", help("analysis_permits"), m.analysis_permits_total.clone());
-        r.register_with_unit("analysis_permit_wait", help("analysis_permit_wait"), Unit::Seconds, m.analysis_permit_wait.clone());
+        r.register_with_unit(
+            "analysis_permit_wait",
+            help("analysis_permit_wait"),
+            Unit::Seconds,
+            m.analysis_permit_wait.clone(),
+        );
         r.register("external_call_timeouts", help("external_call_timeouts"), m.external_call_timeouts.clone());
         r.register("watchdog_runs_started", help("watchdog_runs_started"), m.watchdog_runs_started.clone());
         r.register("watchdog_runs", help("watchdog_runs"), m.watchdog_runs.clone());
-        r.register_with_unit("watchdog_run_duration", help("watchdog_run_duration"), Unit::Seconds, m.watchdog_duration.clone());
-        r.register("watchdog_last_success_timestamp_seconds", help("watchdog_last_success_timestamp_seconds"), m.watchdog_last_success.clone());
+        r.register_with_unit(
+            "watchdog_run_duration",
+            help("watchdog_run_duration"),
+            Unit::Seconds,
+            m.watchdog_duration.clone(),
+        );
+        r.register(
+            "watchdog_last_success_timestamp_seconds",
+            help("watchdog_last_success_timestamp_seconds"),
+            m.watchdog_last_success.clone(),
+        );
         r.register("watchdog_stuck_found", help("watchdog_stuck_found"), m.watchdog_stuck_found.clone());
         r.register("watchdog_redrives", help("watchdog_redrives"), m.watchdog_redrives.clone());
         r.register("watchdog_given_up", help("watchdog_given_up"), m.watchdog_given_up.clone());
@@ -291,7 +310,8 @@ impl Metrics {
                 let _ = self.stage_duration.get_or_create(&StageLabels { stage, outcome });
             }
         }
-        for reason in ["too_large", "empty", "invalid_request", "unsupported_type", "size_mismatch", "oversize_object"] {
+        for reason in ["too_large", "empty", "invalid_request", "unsupported_type", "size_mismatch", "oversize_object"]
+        {
             let _ = self.uploads_rejected.get_or_create(&ReasonLabels { reason });
         }
         for dependency in ["s3", "model_server"] {
@@ -300,8 +320,16 @@ impl Metrics {
         for state in UploadState::ALL {
             let _ = self.uploads_in_state.get_or_create(&StateLabels { state: state.as_str() });
         }
-        for state in [UploadState::Created, UploadState::Uploaded, UploadState::Converting, UploadState::Converted,
-                      UploadState::Analyzing, UploadState::Analyzed, UploadState::Recommending, UploadState::Retrying] {
+        for state in [
+            UploadState::Created,
+            UploadState::Uploaded,
+            UploadState::Converting,
+            UploadState::Converted,
+            UploadState::Analyzing,
+            UploadState::Analyzed,
+            UploadState::Recommending,
+            UploadState::Retrying,
+        ] {
             let labels = StateLabels { state: state.as_str() };
             let _ = self.watchdog_stuck_found.get_or_create(&labels);
             let _ = self.watchdog_redrives.get_or_create(&labels);
@@ -309,7 +337,11 @@ impl Metrics {
         }
         for (method, route) in [("POST", "/v1/uploads"), ("GET", "/v1/uploads/{id}"), ("POST", "/v1/events/s3")] {
             for status_class in [StatusClass::Success, StatusClass::ClientError, StatusClass::ServerError] {
-                let _ = self.http_requests.get_or_create(&HttpLabels { method: method.into(), route: route.into(), status_class });
+                let _ = self.http_requests.get_or_create(&HttpLabels {
+                    method: method.into(),
+                    route: route.into(),
+                    status_class,
+                });
             }
         }
         let ship = super::loki::ship_counters();
@@ -360,10 +392,8 @@ impl Default for Metrics {
 /// scrapers and tools (promtool, curl) that do not ask for OpenMetrics:
 /// counters' HELP/TYPE carry `_total`, and there are no UNIT/EOF lines.
 pub fn to_text_format(openmetrics: &str) -> String {
-    let counters: Vec<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
+    let counters: Vec<&str> =
+        openmetrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
     let mut out = String::with_capacity(openmetrics.len());
     for line in openmetrics.lines() {
         if line.starts_with("# UNIT ") || line == "# EOF" {
@@ -390,10 +420,16 @@ pub async fn serve_metrics(listener: TcpListener, metrics: Metrics) -> anyhow::R
             async move {
                 let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
                 if accept.contains("application/openmetrics-text") {
-                    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.encode())
+                    (
+                        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                        metrics.encode(),
+                    )
                         .into_response()
                 } else {
-                    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], to_text_format(&metrics.encode()))
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                        to_text_format(&metrics.encode()),
+                    )
                         .into_response()
                 }
             }

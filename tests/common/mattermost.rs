@@ -91,7 +91,12 @@ fn validate(headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
     Ok(json)
 }
 
-async fn hook(State(server): State<StandInMattermost>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+async fn hook(
+    State(server): State<StandInMattermost>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
     if id != server.hook_id {
         server.refused.lock().expect("lock").push(format!("unknown hook {id}"));
         return (StatusCode::BAD_REQUEST, "Invalid webhook".into());

@@ -36,12 +36,15 @@ impl Prometheus {
         }
         for (job, list) in jobs {
             let list: Vec<String> = list.iter().map(|t| format!("'{t}'")).collect();
-            config.push_str(&format!("  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n", list.join(", ")));
+            config.push_str(&format!(
+                "  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n",
+                list.join(", ")
+            ));
         }
         config.push_str(extra);
         std::fs::write(dir.join("prometheus.yml"), config).expect("config");
         let port = free_port();
-        let child = Command::new("prometheus")
+        let mut child = Command::new("prometheus")
             .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -56,6 +59,8 @@ impl Prometheus {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("prometheus did not become ready; see {}", dir.join("prometheus.log").display());
     }
 

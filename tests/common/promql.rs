@@ -6,7 +6,33 @@ use std::path::Path;
 /// Metric names in a PromQL expression: identifiers that are not
 /// functions, keywords, label names or durations.
 pub fn metric_names(expr: &str) -> BTreeSet<String> {
-    const KEYWORDS: &[&str] = &["sum", "avg", "min", "max", "count", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values", "group", "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "inf", "nan"];
+    const KEYWORDS: &[&str] = &[
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "count",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
+        "group",
+        "and",
+        "or",
+        "unless",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "offset",
+        "inf",
+        "nan",
+    ];
     let chars: Vec<char> = expr.chars().collect();
     let mut names = BTreeSet::new();
     let (mut i, mut depth_brace, mut depth_bracket) = (0, 0, 0);
@@ -32,7 +58,9 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
             }
             c if (c.is_ascii_alphabetic() || c == '_' || c == ':') && depth_brace == 0 && depth_bracket == 0 => {
                 let start = i;
-                while i + 1 < chars.len() && (chars[i + 1].is_ascii_alphanumeric() || chars[i + 1] == '_' || chars[i + 1] == ':') {
+                while i + 1 < chars.len()
+                    && (chars[i + 1].is_ascii_alphanumeric() || chars[i + 1] == '_' || chars[i + 1] == ':')
+                {
                     i += 1;
                 }
                 let word: String = chars[start..=i].iter().collect();
@@ -62,8 +90,10 @@ pub fn known_metrics() -> BTreeSet<String> {
             }
         })
         .collect();
-    let external = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/external-metrics.txt")).expect("external-metrics.txt");
-    known.extend(external.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_whitespace().next()).map(str::to_owned));
+    let external = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/external-metrics.txt"))
+        .expect("external-metrics.txt");
+    known.extend(
+        external.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_whitespace().next()).map(str::to_owned),
+    );
     known
 }
-
