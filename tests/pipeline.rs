@@ -264,3 +264,28 @@ async fn a_hanging_model_server_is_cut_off_by_its_time_limit() {
     assert_eq!(app.metric("orakgarak_external_call_timeouts_total", &["dependency=\"model_server\""]).await, 4.0);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_consumer_group_reads_the_same_topic_independently() {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message;
+
+    let app = spawn_app().await;
+    let id = app.upload("take.ogg", "audio/ogg", fixture("sung-a3-e4.ogg")).await;
+    app.wait_for(&id, Some("COMPLETED")).await;
+    // An auditing reader with its own group (P10) sees the upload's convert
+    // message from the start, keyed by the upload id (P8)...
+    let group = format!("{}.audit", app.settings.kafka.group_prefix);
+    let reader: StreamConsumer = app.app.kafka.consumer_config(&group).create().expect("consumer");
+    let topic = app.app.topics.stage(orakgarak::domain::Stage::Convert, orakgarak::telemetry::Lane::Realtime);
+    reader.subscribe(&[&topic]).expect("subscribe");
+    let message = tokio::time::timeout(Duration::from_secs(30), reader.recv()).await.expect("a message").expect("ok");
+    assert_eq!(message.key(), Some(id.as_bytes()));
+    let body: StageMessage = serde_json::from_slice(message.payload().expect("payload")).expect("envelope");
+    assert_eq!(body.upload_id.to_string(), id);
+    // ...and reading it changes nothing for the pipeline's own group.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.metric("orakgarak_messages_consumed_total", &["stage=\"convert\"", "lane=\"realtime\""]).await, 1.0);
+    assert_eq!(states(&app.client.get_upload(&id).await.expect("GET").1), HAPPY_PATH);
+    app.stop().await;
+}
