@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::mattermost::StandInMattermost;
-use common::prometheus::{free_port, Prometheus};
+use common::prometheus::{free_port, wait_ready, Prometheus};
 use common::{fixture, spawn_app};
 use serde_json::Value;
 
@@ -45,15 +45,8 @@ impl Alertmanager {
             .spawn()
             .expect("prometheus-alertmanager is installed by scripts/stack.sh");
         let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if reqwest::get(format!("{url}/-/ready")).await.is_ok_and(|r| r.status().is_success()) {
-                return Self { child, url, dir };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("alertmanager did not start; see {}", dir.join("alertmanager.log").display());
+        wait_ready(&url, &mut child, &dir.join("alertmanager.log")).await;
+        Self { child, url, dir }
     }
 
     async fn alerts(&self, name: &str) -> Vec<Value> {

@@ -320,16 +320,7 @@ impl Metrics {
         for state in UploadState::ALL {
             let _ = self.uploads_in_state.get_or_create(&StateLabels { state: state.as_str() });
         }
-        for state in [
-            UploadState::Created,
-            UploadState::Uploaded,
-            UploadState::Converting,
-            UploadState::Converted,
-            UploadState::Analyzing,
-            UploadState::Analyzed,
-            UploadState::Recommending,
-            UploadState::Retrying,
-        ] {
+        for state in UploadState::ALL.into_iter().filter(|s| !s.is_terminal()) {
             let labels = StateLabels { state: state.as_str() };
             let _ = self.watchdog_stuck_found.get_or_create(&labels);
             let _ = self.watchdog_redrives.get_or_create(&labels);

@@ -53,15 +53,8 @@ impl Prometheus {
             .spawn()
             .expect("prometheus starts");
         let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if reqwest::get(format!("{url}/-/ready")).await.is_ok_and(|r| r.status().is_success()) {
-                return Self { child, url, dir };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("prometheus did not become ready; see {}", dir.join("prometheus.log").display());
+        wait_ready(&url, &mut child, &dir.join("prometheus.log")).await;
+        Self { child, url, dir }
     }
 
     /// Instant query; the `result` array.
@@ -91,6 +84,20 @@ impl Prometheus {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+}
+
+/// Waits for a Prometheus-family server's `/-/ready`; kills it and fails
+/// with its log's path when it does not come up.
+pub async fn wait_ready(url: &str, child: &mut Child, log: &std::path::Path) {
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/-/ready")).await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{url} did not become ready; see {}", log.display());
 }
 
 impl Drop for Prometheus {
