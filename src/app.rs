@@ -167,8 +167,9 @@ impl App {
             delivery_timeout: self.settings.kafka.delivery_timeout,
         };
         tasks.push(tokio::spawn(pipeline::run_relay(relay, shutdown.clone())));
-        tasks.push(tokio::spawn(refresh_state_gauge(self.clone(), shutdown.clone())));
         if roles.watchdog {
+            // A database-wide count: one role computes it, not every process.
+            tasks.push(tokio::spawn(refresh_state_gauge(self.clone(), shutdown.clone())));
             tasks.push(tokio::spawn(crate::watchdog::run_scheduled(Arc::new(self.watchdog()), shutdown.clone())));
         }
 

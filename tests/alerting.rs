@@ -50,8 +50,7 @@ impl Alertmanager {
     }
 
     async fn alerts(&self, name: &str) -> Vec<Value> {
-        let all: Value =
-            reqwest::get(format!("{}/api/v2/alerts", self.url)).await.expect("AM").json().await.expect("json");
+        let all: Value = get_json(&format!("{}/api/v2/alerts", self.url)).await;
         all.as_array().into_iter().flatten().filter(|a| a["labels"]["alertname"] == name).cloned().collect()
     }
 }
@@ -62,6 +61,10 @@ impl Drop for Alertmanager {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+async fn get_json(url: &str) -> Value {
+    reqwest::get(url).await.expect(url).json().await.expect("JSON answer")
 }
 
 async fn alert_state(prometheus: &Prometheus, name: &str) -> Option<String> {
@@ -91,24 +94,14 @@ async fn time_to_page(
             return (pending.unwrap_or(f64::NAN), post.at.duration_since(since).as_secs_f64());
         }
         if Instant::now() > deadline {
-            let rules: Value = reqwest::get(format!("{}/api/v1/rules", prometheus.url))
-                .await
-                .expect("rules")
-                .json()
-                .await
-                .expect("json");
+            let rules = get_json(&format!("{}/api/v1/rules", prometheus.url)).await;
             let rule = rules["data"]["groups"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
                 .find(|r| r["name"] == name);
-            let targets: Value = reqwest::get(format!("{}/api/v1/targets", prometheus.url))
-                .await
-                .expect("targets")
-                .json()
-                .await
-                .expect("json");
+            let targets = get_json(&format!("{}/api/v1/targets", prometheus.url)).await;
             panic!(
                 "{name} did not reach Mattermost (pending after {pending:?} s)\nrule: {rule:?}\ntargets: {}",
                 targets["data"]["activeTargets"]

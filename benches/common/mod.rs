@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use orakgarak::app::App;
 use orakgarak::commands::demo::ApiClient;
 use orakgarak::config::Settings;
@@ -67,14 +66,9 @@ pub async fn api_load(
 pub async fn pipeline_rate(app: &App, base: &str, settings: &Settings, uploads: usize) -> anyhow::Result<f64> {
     let bytes = short_recording();
     let client = ApiClient::new(settings, base, "bench-pipeline");
-    let mut ids = Vec::new();
     let started = Instant::now();
     for _ in 0..uploads {
-        let (_, created) = client.create_upload("short.wav", "audio/wav", bytes.len() as u64, None).await?;
-        let id = created["upload_id"].as_str().context("id")?.to_owned();
-        anyhow::ensure!(client.put_object(&created, bytes.clone()).await? == 200, "PUT refused");
-        client.notify_created(&format!("raw/{id}/short.wav"), bytes.len() as u64).await?;
-        ids.push(id);
+        client.upload("short.wav", "audio/wav", bytes.clone()).await?;
     }
     loop {
         let done: i64 =

@@ -18,23 +18,6 @@ use crate::store::{NewUpload, Transition, Upload};
 use crate::telemetry::events::{UploadCreated, UploadRejected};
 use crate::telemetry::Emit;
 
-/// Containers the converter can decode.
-const ACCEPTED_TYPES: &[&str] = &[
-    "audio/wav",
-    "audio/x-wav",
-    "audio/wave",
-    "audio/mpeg",
-    "audio/mp4",
-    "audio/x-m4a",
-    "audio/aac",
-    "audio/ogg",
-    "audio/opus",
-    "audio/flac",
-    "audio/x-flac",
-    "audio/webm",
-    "video/webm",
-];
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUpload {
@@ -82,7 +65,7 @@ pub async fn create(
         ));
     }
     let content_type = request.content_type.trim().to_ascii_lowercase();
-    if !ACCEPTED_TYPES.contains(&content_type.split(';').next().unwrap_or_default().trim()) {
+    if !crate::domain::media::is_accepted_type(&content_type) {
         return Err(refuse(
             "unsupported_type",
             ApiError::Unprocessable(format!("content_type {content_type:?} is not a supported recording format")),

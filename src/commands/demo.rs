@@ -99,6 +99,27 @@ impl ApiClient {
         Ok((response.status().as_u16(), response.json().await.unwrap_or(Value::Null)))
     }
 
+    /// The whole client side of one upload: create it, PUT the bytes to
+    /// the presigned URL, and send the object-created event the bucket
+    /// would send. Returns the creation answer (`upload_id`, `trace_id`, …).
+    pub async fn upload(&self, filename: &str, content_type: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
+        let size = bytes.len() as u64;
+        let (status, created) = self.create_upload(filename, content_type, size, None).await?;
+        if status != 201 {
+            bail!("POST /v1/uploads answered {status}: {created}");
+        }
+        let id = created["upload_id"].as_str().context("no upload_id")?.to_owned();
+        let put = self.put_object(&created, bytes).await?;
+        if put != 200 {
+            bail!("the object store refused the PUT with {put}");
+        }
+        let (status, body) = self.notify_created(&format!("raw/{id}/{filename}"), size).await?;
+        if status != 202 {
+            bail!("POST /v1/events/s3 answered {status}: {body}");
+        }
+        Ok(created)
+    }
+
     pub async fn get_upload(&self, id: &str) -> anyhow::Result<(u16, Value)> {
         let response =
             self.http.get(format!("{}/v1/uploads/{id}", self.base_url)).bearer_auth(&self.token).send().await?;
@@ -151,14 +172,8 @@ impl ApiClient {
 }
 
 fn content_type_of(path: &std::path::Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or_default() {
-        "mp3" => "audio/mpeg",
-        "m4a" | "mp4" | "aac" => "audio/mp4",
-        "ogg" | "oga" | "opus" => "audio/ogg",
-        "flac" => "audio/flac",
-        "webm" => "audio/webm",
-        _ => "audio/wav",
-    }
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    crate::domain::media::type_for_extension(extension).unwrap_or("audio/wav")
 }
 
 pub async fn run(settings: Settings, args: &Args) -> anyhow::Result<()> {
@@ -167,21 +182,9 @@ pub async fn run(settings: Settings, args: &Args) -> anyhow::Result<()> {
     let filename = args.file.file_name().and_then(|n| n.to_str()).unwrap_or("recording.wav");
     let size = bytes.len() as u64;
     println!("Uploading {} ({size} bytes) as {}", args.file.display(), args.user);
-    let (status, created) = client.create_upload(filename, content_type_of(&args.file), size, None).await?;
-    if status != 201 {
-        bail!("POST /v1/uploads answered {status}: {created}");
-    }
+    let created = client.upload(filename, content_type_of(&args.file), bytes).await?;
     let id = created["upload_id"].as_str().context("no upload_id")?.to_owned();
     println!("upload {id}  traceId {}", created["trace_id"].as_str().unwrap_or("?"));
-    let put = client.put_object(&created, bytes).await?;
-    if put != 200 {
-        bail!("the object store refused the PUT with {put}");
-    }
-    let key = format!("raw/{id}/{filename}");
-    let (status, body) = client.notify_created(&key, size).await?;
-    if status != 202 {
-        bail!("POST /v1/events/s3 answered {status}: {body}");
-    }
     let upload = client.wait_for(&id, None, args.timeout, true).await?;
     println!("\nFinal state: {}", upload["state"].as_str().unwrap_or("?"));
     if let Some(error) = upload["error"].as_str() {

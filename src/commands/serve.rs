@@ -10,10 +10,10 @@ use crate::telemetry::Lane;
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// Stages to run, comma separated (default: pipeline.stages from settings).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = str::parse::<Stage>)]
     pub stages: Vec<Stage>,
     /// Traffic classes to serve, comma separated: realtime, bulk (default both).
-    #[arg(long, value_delimiter = ',', value_parser = parse_lane)]
+    #[arg(long, value_delimiter = ',', value_parser = str::parse::<Lane>)]
     pub lanes: Vec<Lane>,
 }
 
@@ -25,21 +25,6 @@ pub struct WatchdogArgs {
     /// List what a run would act on, and change nothing.
     #[arg(long, conflicts_with = "once")]
     pub dry_run: bool,
-}
-
-fn parse_lane(s: &str) -> Result<Lane, String> {
-    match s {
-        "realtime" => Ok(Lane::Realtime),
-        "bulk" => Ok(Lane::Bulk),
-        other => Err(format!("unknown lane {other:?} (realtime or bulk)")),
-    }
-}
-
-impl clap::builder::ValueParserFactory for Stage {
-    type Parser = clap::builder::ValueParser;
-    fn value_parser() -> Self::Parser {
-        clap::builder::ValueParser::new(|s: &str| s.parse::<Stage>())
-    }
 }
 
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {

@@ -78,6 +78,10 @@ impl Board {
     }
 }
 
+fn table(title: &str, description: &str) -> Panel {
+    Panel::new("table", title, description, Some("none"), DatasourceRef::prometheus())
+}
+
 fn ts(title: &str, description: &str, unit: &str) -> Panel {
     Panel::new("timeseries", title, description, Some(unit), DatasourceRef::prometheus())
 }
@@ -108,7 +112,7 @@ fn overview(t: &AlertThresholds) -> Dashboard {
         .add(ts("Log shipping", "Log lines dropped on the way to Loki (by reason) and failed pushes, per second.", "ops")
             .query(&format!("sum by (reason) (rate(orakgarak_log_events_dropped_total{{{J}}}[$__rate_interval]))"), "dropped {{reason}}")
             .query(&format!("sum(rate(orakgarak_loki_pushes_total{{{J},outcome=\"failure\"}}[$__rate_interval]))"), "failed pushes").min_zero())
-        .add(Panel::new("table", "Builds running", "Version and git sha of every running instance.", Some("none"), DatasourceRef::prometheus())
+        .add(table("Builds running", "Version and git sha of every running instance.")
             .query(&format!("orakgarak_build_info{{{J}}}"), "").size(24, 6))
         .build()
 }
@@ -116,7 +120,7 @@ fn overview(t: &AlertThresholds) -> Dashboard {
 fn pipeline(t: &AlertThresholds) -> Dashboard {
     Board::new("orakgarak-pipeline", "Pipeline", "Uploads through convert, analyze and recommend: states, throughput, latency, retries, dead letters, consumer lag.", false)
         .add(Panel::new("bargauge", "Uploads by state", "Uploads currently in each state, in pipeline order: a funnel from CREATED to COMPLETED.", Some("short"), DatasourceRef::prometheus())
-            .query(&format!("sum by (state) (orakgarak_uploads_in_state{{{J}}})"), "{{state}}").size(24, 9))
+            .query(&format!("max by (state) (orakgarak_uploads_in_state{{{J}}})"), "{{state}}").size(24, 9))
         .add(ts("Stage throughput", "Successful stage runs per second, by stage.", "ops")
             .query(&format!("sum by (stage) (rate(orakgarak_stage_duration_seconds_count{{{J},outcome=\"success\"}}[$__rate_interval]))"), "{{stage}}"))
         .add(ts("Stage latency", "p50 and p95 of successful stage runs, by stage.", "s")
@@ -221,26 +225,14 @@ fn logs() -> Dashboard {
 fn alerts() -> Dashboard {
     Board::new("orakgarak-alerts", "Alerts", "What is firing and pending now, from Prometheus's ALERTS series.", false)
         .add(
-            Panel::new(
-                "table",
-                "Firing now",
-                "Alerts firing now, by name, severity and service.",
-                Some("none"),
-                DatasourceRef::prometheus(),
-            )
-            .query(r#"sum by (alertname, severity, service) (ALERTS{alertstate="firing"})"#, "")
-            .size(12, 10),
+            table("Firing now", "Alerts firing now, by name, severity and service.")
+                .query(r#"sum by (alertname, severity, service) (ALERTS{alertstate="firing"})"#, "")
+                .size(12, 10),
         )
         .add(
-            Panel::new(
-                "table",
-                "Pending now",
-                "Alerts whose condition holds but whose `for` has not elapsed yet.",
-                Some("none"),
-                DatasourceRef::prometheus(),
-            )
-            .query(r#"sum by (alertname, severity, service) (ALERTS{alertstate="pending"})"#, "")
-            .size(12, 10),
+            table("Pending now", "Alerts whose condition holds but whose `for` has not elapsed yet.")
+                .query(r#"sum by (alertname, severity, service) (ALERTS{alertstate="pending"})"#, "")
+                .size(12, 10),
         )
         .add(
             ts("Firing over time", "Number of firing alerts by severity.", "short")

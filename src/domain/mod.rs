@@ -1,8 +1,12 @@
 //! Domain types: parsed, never re-validated (`UploadId`, `ByteSize`, `Note`,
-//! `TraceId`) and the upload state machine.
+//! `TraceId`), the upload state machine, traffic lanes and the accepted
+//! recording formats.
 
 pub mod ids;
+mod lane;
+pub mod media;
 mod state;
 
 pub use ids::{hz_to_midi, ByteSize, Note, TraceContext, TraceId, UploadId, UserId};
+pub use lane::Lane;
 pub use state::{IllegalTransition, Stage, UploadState};

@@ -43,12 +43,6 @@ pub struct StageMessage {
     pub enqueued_at: DateTime<Utc>,
 }
 
-impl Serialize for Stage {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
 /// Where a dead-lettered message was consumed from (`None` when it never
 /// was: the watchdog gives up on an upload whose message is lost).
 pub struct Origin<'a> {

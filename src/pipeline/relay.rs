@@ -13,12 +13,11 @@ use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use super::Topics;
-use crate::store::Store;
+use crate::store::{Store, OUTBOX_CHANNEL};
 use crate::telemetry::{events::MessageProduced, Emit, Metrics};
 
 /// Rows claimed per transaction.
 const BATCH: i64 = 200;
-pub const OUTBOX_CHANNEL: &str = "orakgarak_outbox";
 
 pub struct Relay {
     pub store: Store,

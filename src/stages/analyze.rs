@@ -86,10 +86,6 @@ impl AnalysisPermits {
         self.metrics.analysis_permits_in_use.inc();
         AnalysisPermit { _main: main, _bulk: bulk, metrics: self.metrics.clone() }
     }
-
-    pub fn available(&self) -> usize {
-        self.all.available_permits()
-    }
 }
 
 /// An external model server that replaces the built-in analyzer: it gets

@@ -27,6 +27,13 @@ pub fn convert_recording(
     min_duration: Duration,
 ) -> Result<Vec<u8>, AudioError> {
     let decoded = audio::decode_to_mono(bytes, extension)?;
+    if decoded.truncated || decoded.skipped_packets > 0 {
+        tracing::info!(
+            truncated = decoded.truncated,
+            skipped_packets = decoded.skipped_packets,
+            "Recording decoded up to a cut-off end or past damaged packets."
+        );
+    }
     let seconds = decoded.samples.len() as f64 / f64::from(decoded.sample_rate);
     if seconds < min_duration.as_secs_f64() {
         return Err(AudioError::TooShort { seconds, min_seconds: min_duration.as_secs_f64() });
@@ -42,18 +49,7 @@ pub fn convert_recording(
 /// The container hint: the file's extension, else one from its content type.
 fn extension_of(upload: &Upload) -> Option<String> {
     let from_name = upload.filename.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
-    from_name.or_else(|| {
-        let ext = match upload.content_type.split(';').next().unwrap_or_default().trim() {
-            "audio/mpeg" => "mp3",
-            "audio/mp4" | "audio/x-m4a" | "audio/aac" => "m4a",
-            "audio/ogg" | "audio/opus" => "ogg",
-            "audio/flac" | "audio/x-flac" => "flac",
-            "audio/webm" | "video/webm" => "webm",
-            "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
-            _ => return None,
-        };
-        Some(ext.to_owned())
-    })
+    from_name.or_else(|| crate::domain::media::extension_for_type(&upload.content_type).map(str::to_owned))
 }
 
 impl StageHandler for Converter {
@@ -65,11 +61,14 @@ impl StageHandler for Converter {
         let bytes = self.objects.get(&upload.object_key).await.map_err(storage_error)?;
         let extension = extension_of(upload);
         let (rate, min) = (self.sample_rate, self.min_duration);
-        let wav =
-            tokio::task::spawn_blocking(move || convert_recording(bytes.to_vec(), extension.as_deref(), rate, min))
-                .await
-                .map_err(|e| StageError::transient(format!("conversion task failed: {e}")))?
-                .map_err(StageError::permanent)?;
+        // The blocking thread logs inside the upload's span (traceId).
+        let span = tracing::Span::current();
+        let wav = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| convert_recording(bytes.to_vec(), extension.as_deref(), rate, min))
+        })
+        .await
+        .map_err(|e| StageError::transient(format!("conversion task failed: {e}")))?
+        .map_err(StageError::permanent)?;
         let key = format!("wav/{}.wav", upload.id);
         self.objects.put(&key, wav, "audio/wav").await.map_err(storage_error)?;
         Ok(StageOutput { wav_key: Some(key), ..StageOutput::default() })

@@ -7,7 +7,7 @@ mod stuck;
 mod uploads;
 
 pub use dedup::{mark_processed, purge_processed, was_processed};
-pub use outbox::{enqueue, OutboxMessage, OutboxRow};
+pub use outbox::{enqueue, OutboxMessage, OutboxRow, OUTBOX_CHANNEL};
 pub use uploads::{NewUpload, Transition, TransitionMeta, Upload};
 
 use std::time::Duration;

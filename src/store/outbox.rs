@@ -25,6 +25,9 @@ pub struct OutboxRow {
     pub headers: sqlx::types::Json<BTreeMap<String, String>>,
 }
 
+/// The NOTIFY channel that wakes the outbox relay.
+pub const OUTBOX_CHANNEL: &str = "orakgarak_outbox";
+
 /// Writes `message` in the caller's transaction and wakes the relay.
 pub async fn enqueue(conn: &mut PgConnection, message: &OutboxMessage) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4)")
@@ -34,7 +37,7 @@ pub async fn enqueue(conn: &mut PgConnection, message: &OutboxMessage) -> Result
         .bind(sqlx::types::Json(&message.headers))
         .execute(&mut *conn)
         .await?;
-    sqlx::query("SELECT pg_notify('orakgarak_outbox', '')").execute(conn).await?;
+    sqlx::query("SELECT pg_notify($1, '')").bind(OUTBOX_CHANNEL).execute(conn).await?;
     Ok(())
 }
 

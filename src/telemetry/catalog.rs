@@ -31,7 +31,7 @@ pub const CATALOG: &[MetricDoc] = &[
     metric!("orakgarak_uploads_created_total", "counter", [], "Uploads created (a presigned URL was handed out)."),
     metric!("orakgarak_uploads_rejected_total", "counter", ["reason"], "Uploads refused: too_large, empty, invalid_request, unsupported_type at the API; size_mismatch, oversize_object on the object-created event."),
     metric!("orakgarak_upload_transitions_total", "counter", ["from", "to"], "Upload state transitions, by from/to state."),
-    metric!("orakgarak_uploads_in_state", "gauge", ["state"], "Uploads currently in each of the 12 states (read from the database every 10 s)."),
+    metric!("orakgarak_uploads_in_state", "gauge", ["state"], "Uploads currently in each of the 12 states (read from the database every 10 s by the process running the watchdog)."),
     metric!("orakgarak_stage_duration_seconds", "histogram", ["stage", "outcome"], "Time one stage run took, by stage and outcome (success, transient_error, permanent_error)."),
     metric!("orakgarak_messages_consumed_total", "counter", ["stage", "lane"], "Kafka messages consumed, by stage and lane (realtime, bulk)."),
     metric!("orakgarak_messages_produced_total", "counter", ["stage", "lane"], "Stage messages the outbox relay produced to Kafka, by stage and lane."),

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::metrics::{DeadLetterLabels, Lane, Metrics, ReasonLabels, StageLabels, TopicLabels, TransitionLabels};
+use super::metrics::{DeadLetterLabels, Metrics, ReasonLabels, StageLabels, TopicLabels, TransitionLabels};
+use crate::domain::Lane;
 use crate::domain::{Stage, UploadState};
 
 pub trait Emit {

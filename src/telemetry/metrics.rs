@@ -11,9 +11,10 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 
 use super::catalog::help;
+use crate::domain::Lane;
 use tokio::net::TcpListener;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -40,22 +41,6 @@ impl StatusClass {
             400.. => Self::ClientError,
             300.. => Self::Redirect,
             _ => Self::Success,
-        }
-    }
-}
-
-/// Traffic class (M3): fresh user uploads vs re-drives and replays.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum Lane {
-    Realtime,
-    Bulk,
-}
-
-impl Lane {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lane::Realtime => "realtime",
-            Lane::Bulk => "bulk",
         }
     }
 }
@@ -224,60 +209,41 @@ impl Metrics {
             watchdog_expired: Counter::default(),
         };
         let r = &mut registry;
-        r.register("http_requests", help("http_requests"), m.http_requests.clone());
-        r.register_with_unit(
-            "http_request_duration",
-            help("http_request_duration"),
-            Unit::Seconds,
-            m.http_duration.clone(),
-        );
-        r.register("uploads_created", help("uploads_created"), m.uploads_created.clone());
-        r.register("uploads_rejected", help("uploads_rejected"), m.uploads_rejected.clone());
-        r.register("upload_transitions", help("upload_transitions"), m.transitions.clone());
-        r.register("uploads_in_state", help("uploads_in_state"), m.uploads_in_state.clone());
-        r.register_with_unit("stage_duration", help("stage_duration"), Unit::Seconds, m.stage_duration.clone());
-        r.register("messages_consumed", help("messages_consumed"), m.messages_consumed.clone());
-        r.register("messages_produced", help("messages_produced"), m.messages_produced.clone());
-        r.register("messages_duplicate", help("messages_duplicate"), m.messages_duplicate.clone());
-        r.register("messages_retried", help("messages_retried"), m.messages_retried.clone());
-        r.register("messages_dead_lettered", help("messages_dead_lettered"), m.messages_dead_lettered.clone());
-        r.register("outbox_pending", help("outbox_pending"), m.outbox_pending.clone());
-        r.register("consumer_lag", help("consumer_lag"), m.consumer_lag.clone());
-        r.register("kafka_brokers_up", help("kafka_brokers_up"), m.kafka_brokers_up.clone());
-        r.register("start_time_seconds", help("start_time_seconds"), m.start_time.clone());
+        add(r, "http_requests", m.http_requests.clone());
+        seconds(r, "http_request_duration", m.http_duration.clone());
+        add(r, "uploads_created", m.uploads_created.clone());
+        add(r, "uploads_rejected", m.uploads_rejected.clone());
+        add(r, "upload_transitions", m.transitions.clone());
+        add(r, "uploads_in_state", m.uploads_in_state.clone());
+        seconds(r, "stage_duration", m.stage_duration.clone());
+        add(r, "messages_consumed", m.messages_consumed.clone());
+        add(r, "messages_produced", m.messages_produced.clone());
+        add(r, "messages_duplicate", m.messages_duplicate.clone());
+        add(r, "messages_retried", m.messages_retried.clone());
+        add(r, "messages_dead_lettered", m.messages_dead_lettered.clone());
+        add(r, "outbox_pending", m.outbox_pending.clone());
+        add(r, "consumer_lag", m.consumer_lag.clone());
+        add(r, "kafka_brokers_up", m.kafka_brokers_up.clone());
+        add(r, "start_time_seconds", m.start_time.clone());
         m.start_time.set(chrono::Utc::now().timestamp());
-        r.register("analysis_permits_in_use", help("analysis_permits_in_use"), m.analysis_permits_in_use.clone());
-        r.register("analysis_permits", help("analysis_permits"), m.analysis_permits_total.clone());
-        r.register_with_unit(
-            "analysis_permit_wait",
-            help("analysis_permit_wait"),
-            Unit::Seconds,
-            m.analysis_permit_wait.clone(),
-        );
-        r.register("external_call_timeouts", help("external_call_timeouts"), m.external_call_timeouts.clone());
-        r.register("watchdog_runs_started", help("watchdog_runs_started"), m.watchdog_runs_started.clone());
-        r.register("watchdog_runs", help("watchdog_runs"), m.watchdog_runs.clone());
-        r.register_with_unit(
-            "watchdog_run_duration",
-            help("watchdog_run_duration"),
-            Unit::Seconds,
-            m.watchdog_duration.clone(),
-        );
-        r.register(
-            "watchdog_last_success_timestamp_seconds",
-            help("watchdog_last_success_timestamp_seconds"),
-            m.watchdog_last_success.clone(),
-        );
-        r.register("watchdog_stuck_found", help("watchdog_stuck_found"), m.watchdog_stuck_found.clone());
-        r.register("watchdog_redrives", help("watchdog_redrives"), m.watchdog_redrives.clone());
-        r.register("watchdog_given_up", help("watchdog_given_up"), m.watchdog_given_up.clone());
-        r.register("watchdog_reconciled", help("watchdog_reconciled"), m.watchdog_reconciled.clone());
-        r.register("watchdog_expired", help("watchdog_expired"), m.watchdog_expired.clone());
+        add(r, "analysis_permits_in_use", m.analysis_permits_in_use.clone());
+        add(r, "analysis_permits", m.analysis_permits_total.clone());
+        seconds(r, "analysis_permit_wait", m.analysis_permit_wait.clone());
+        add(r, "external_call_timeouts", m.external_call_timeouts.clone());
+        add(r, "watchdog_runs_started", m.watchdog_runs_started.clone());
+        add(r, "watchdog_runs", m.watchdog_runs.clone());
+        seconds(r, "watchdog_run_duration", m.watchdog_duration.clone());
+        add(r, "watchdog_last_success_timestamp_seconds", m.watchdog_last_success.clone());
+        add(r, "watchdog_stuck_found", m.watchdog_stuck_found.clone());
+        add(r, "watchdog_redrives", m.watchdog_redrives.clone());
+        add(r, "watchdog_given_up", m.watchdog_given_up.clone());
+        add(r, "watchdog_reconciled", m.watchdog_reconciled.clone());
+        add(r, "watchdog_expired", m.watchdog_expired.clone());
         let ship = super::loki::ship_counters();
-        r.register("log_events_dropped", help("log_events_dropped"), ship.dropped.clone());
-        r.register("log_events_shipped", help("log_events_shipped"), ship.shipped.clone());
-        r.register("loki_pushes", help("loki_pushes"), ship.pushes.clone());
-        r.register("log_queue_lines", help("log_queue_lines"), ship.queued.clone());
+        add(r, "log_events_dropped", ship.dropped.clone());
+        add(r, "log_events_shipped", ship.shipped.clone());
+        add(r, "loki_pushes", ship.pushes.clone());
+        add(r, "log_queue_lines", ship.queued.clone());
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
             .get_or_create(&BuildLabels {
@@ -285,7 +251,7 @@ impl Metrics {
                 git_sha: option_env!("ORAKGARAK_GIT_SHA").unwrap_or("unknown"),
             })
             .set(1);
-        r.register("build_info", help("build_info"), build);
+        add(r, "build_info", build);
         m.precreate();
         Self { registry: Arc::new(registry), ..m }
     }
@@ -377,6 +343,16 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Registers `metric` under `name` with its help text from the catalogue.
+fn add(registry: &mut Registry, name: &str, metric: impl Metric) {
+    registry.register(name, help(name), metric);
+}
+
+/// `add` for a metric measured in seconds (the unit suffix is appended).
+fn seconds(registry: &mut Registry, name: &str, metric: impl Metric) {
+    registry.register_with_unit(name, help(name), Unit::Seconds, metric);
 }
 
 /// The classic text format (0.0.4) from an OpenMetrics exposition, for

@@ -11,9 +11,10 @@ pub mod metrics_labels {
     pub use super::metrics::{HttpLabels, HttpRouteLabels, OutcomeLabels, StateLabels};
 }
 
+pub use crate::domain::Lane;
 pub use events::Emit;
 pub use logs::init_logs;
-pub use metrics::{serve_metrics, Lane, Metrics, StatusClass};
+pub use metrics::{serve_metrics, Metrics, StatusClass};
 
 /// The span every log line of one upload's work runs inside. Its fields are
 /// what Loki queries filter on (`traceId`, `uploadId`, `role`) — fields,

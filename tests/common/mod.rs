@@ -87,14 +87,8 @@ impl TestApp {
 
     /// Creates an upload, PUTs `bytes`, sends the object-created event; returns the upload id.
     pub async fn upload(&self, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {
-        let size = bytes.len() as u64;
-        let (status, created) = self.client.create_upload(filename, content_type, size, None).await.expect("POST");
-        assert_eq!(status, 201, "{created}");
-        let id = created["upload_id"].as_str().expect("upload_id").to_owned();
-        assert_eq!(self.client.put_object(&created, bytes).await.expect("PUT"), 200);
-        let (status, body) = self.client.notify_created(&format!("raw/{id}/{filename}"), size).await.expect("event");
-        assert_eq!(status, 202, "{body}");
-        id
+        let created = self.client.upload(filename, content_type, bytes).await.expect("create, PUT and event accepted");
+        created["upload_id"].as_str().expect("upload_id").to_owned()
     }
 
     pub async fn wait_for(&self, id: &str, state: Option<&str>) -> Value {
