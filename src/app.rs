@@ -15,10 +15,16 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::domain::{Stage, UploadState};
 use crate::pipeline::{self, Engine, KafkaClients, Relay, StageHandler, Topics};
-use crate::stages::{AnalysisPermits, Analyzer, Converter, ModelServer, Recommender};
+use crate::stages::{AnalysisPermits, Analyzer, ConvertSettings, Converter, ModelServer, Recommender};
 use crate::storage::ObjectStore;
 use crate::store::Store;
+use crate::supervisor::{supervise, Health};
 use crate::telemetry::{serve_metrics, Lane, Metrics};
+
+/// What one stage hands the next is one type, checked here by the compiler.
+const fn chained<A: StageHandler, B: StageHandler<Input = A::Output>>() {}
+const _: () = chained::<Converter, Analyzer>();
+const _: () = chained::<Analyzer, Recommender>();
 
 #[derive(Clone)]
 pub struct App {
@@ -54,6 +60,8 @@ pub struct Running {
     pub api_addr: Option<SocketAddr>,
     pub metrics_addr: SocketAddr,
     pub shutdown: CancellationToken,
+    /// The supervised tasks and whether each runs (`/readyz`).
+    pub health: Health,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -126,15 +134,16 @@ impl App {
     pub async fn start(&self, roles: &Roles) -> anyhow::Result<Running> {
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
+        let health = Health::default();
 
         let metrics_listener = TcpListener::bind(&self.settings.http.metrics_listen)
             .await
             .with_context(|| format!("cannot listen on {}", self.settings.http.metrics_listen))?;
         let metrics_addr = metrics_listener.local_addr()?;
-        let metrics = self.metrics.clone();
+        let (metrics, probe) = (self.metrics.clone(), health.clone());
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            tokio::select! { r = serve_metrics(metrics_listener, metrics) => r, _ = stop.cancelled() => Ok(()) }
+            tokio::select! { r = serve_metrics(metrics_listener, metrics, probe) => r, _ = stop.cancelled() => Ok(()) }
         }));
 
         let mut api_addr = None;
@@ -158,19 +167,28 @@ impl App {
             tracing::info!(addr = %api_addr.map(|a| a.to_string()).unwrap_or_default(), "API listening.");
         }
 
-        let relay = Relay {
+        let relay = Arc::new(Relay {
             store: self.store.clone(),
             producer: self.kafka.producer()?,
             topics: self.topics.clone(),
             metrics: self.metrics.clone(),
             poll: self.settings.pipeline.outbox_poll,
             delivery_timeout: self.settings.kafka.delivery_timeout,
-        };
-        tasks.push(tokio::spawn(pipeline::run_relay(relay, shutdown.clone())));
+        });
+        let stop = shutdown.clone();
+        let supervised = |task| (task, health.clone(), self.metrics.clone(), shutdown.clone());
+        let (task, h, m, s) = supervised("relay");
+        tasks.push(tokio::spawn(supervise(task, h, m, s, move || pipeline::run_relay(relay.clone(), stop.clone()))));
         if roles.watchdog {
             // A database-wide count: one role computes it, not every process.
-            tasks.push(tokio::spawn(refresh_state_gauge(self.clone(), shutdown.clone())));
-            tasks.push(tokio::spawn(crate::watchdog::run_scheduled(Arc::new(self.watchdog()), shutdown.clone())));
+            let (app, stop) = (self.clone(), shutdown.clone());
+            let (task, h, m, s) = supervised("state_gauge");
+            tasks.push(tokio::spawn(supervise(task, h, m, s, move || refresh_state_gauge(app.clone(), stop.clone()))));
+            let (watchdog, stop) = (Arc::new(self.watchdog()), shutdown.clone());
+            let (task, h, m, s) = supervised("watchdog");
+            tasks.push(tokio::spawn(supervise(task, h, m, s, move || {
+                crate::watchdog::run_scheduled(watchdog.clone(), stop.clone())
+            })));
         }
 
         let analysis = &self.settings.analysis;
@@ -179,10 +197,13 @@ impl App {
                 Stage::Convert => {
                     let handler = Converter {
                         objects: self.objects.clone(),
-                        sample_rate: analysis.sample_rate,
-                        min_duration: analysis.min_duration,
+                        settings: ConvertSettings {
+                            sample_rate: analysis.sample_rate,
+                            min_duration: analysis.min_duration,
+                            max_duration: analysis.max_duration,
+                        },
                     };
-                    self.spawn_stage(handler, 1, &roles.lanes, &shutdown, &mut tasks);
+                    self.spawn_stage(handler, &roles.lanes, &health, &shutdown, &mut tasks);
                 }
                 Stage::Analyze => {
                     let model = analysis.model_url.as_ref().map(|url| ModelServer {
@@ -196,8 +217,7 @@ impl App {
                         model,
                         metrics: self.metrics.clone(),
                     };
-                    // One consumer per permit, so the permits can all be busy.
-                    self.spawn_stage(handler, analysis.permits.max(1), &roles.lanes, &shutdown, &mut tasks);
+                    self.spawn_stage(handler, &roles.lanes, &health, &shutdown, &mut tasks);
                 }
                 Stage::Recommend => {
                     let catalog = Catalog::load(&self.settings.catalog.path)?;
@@ -207,11 +227,11 @@ impl App {
                         max_key_shift: self.settings.catalog.max_key_shift,
                         max_results: self.settings.catalog.max_results,
                     };
-                    self.spawn_stage(handler, 1, &roles.lanes, &shutdown, &mut tasks);
+                    self.spawn_stage(handler, &roles.lanes, &health, &shutdown, &mut tasks);
                 }
             }
         }
-        Ok(Running { api_addr, metrics_addr, shutdown, tasks })
+        Ok(Running { api_addr, metrics_addr, shutdown, health, tasks })
     }
 
     pub fn watchdog(&self) -> crate::watchdog::Watchdog {
@@ -226,31 +246,49 @@ impl App {
         }
     }
 
+    /// One supervised consumer per lane, each with the stage's concurrency.
     fn spawn_stage<H: StageHandler>(
         &self,
         handler: H,
-        realtime_consumers: usize,
         lanes: &[Lane],
+        health: &Health,
         shutdown: &CancellationToken,
         tasks: &mut Vec<JoinHandle<anyhow::Result<()>>>,
     ) {
+        let pipeline = &self.settings.pipeline;
         let engine = Arc::new(Engine {
             handler: Arc::new(handler),
             store: self.store.clone(),
-            kafka: self.kafka.clone(),
             topics: self.topics.clone(),
             metrics: self.metrics.clone(),
-            pipeline: self.settings.pipeline.clone(),
+            pipeline: pipeline.clone(),
+            time_limit: pipeline.time_limits.get(H::STAGE).0,
+            consumer_name: pipeline::consumer_name(&self.settings.kafka.group_prefix, H::STAGE),
         });
-        if lanes.contains(&Lane::Realtime) {
-            for _ in 0..realtime_consumers {
-                tasks.push(tokio::spawn(pipeline::run_consumer(engine.clone(), Lane::Realtime, shutdown.clone())));
-            }
-        }
+        let concurrency = pipeline.concurrency.get(H::STAGE);
         // Bulk work (re-drives, replays) has its own topic and consumer (M3).
-        if lanes.contains(&Lane::Bulk) {
-            tasks.push(tokio::spawn(pipeline::run_consumer(engine, Lane::Bulk, shutdown.clone())));
+        for lane in [Lane::Realtime, Lane::Bulk].into_iter().filter(|l| lanes.contains(l)) {
+            let (engine, kafka, stop) = (engine.clone(), self.kafka.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(supervise(
+                consumer_task(H::STAGE, lane),
+                health.clone(),
+                self.metrics.clone(),
+                shutdown.clone(),
+                move || pipeline::run_consumer(engine.clone(), kafka.clone(), lane, concurrency, stop.clone()),
+            )));
         }
+    }
+}
+
+/// The supervised task name of a stage consumer (a closed set of six).
+pub fn consumer_task(stage: Stage, lane: Lane) -> &'static str {
+    match (stage, lane) {
+        (Stage::Convert, Lane::Realtime) => "consumer.convert.realtime",
+        (Stage::Convert, Lane::Bulk) => "consumer.convert.bulk",
+        (Stage::Analyze, Lane::Realtime) => "consumer.analyze.realtime",
+        (Stage::Analyze, Lane::Bulk) => "consumer.analyze.bulk",
+        (Stage::Recommend, Lane::Realtime) => "consumer.recommend.realtime",
+        (Stage::Recommend, Lane::Bulk) => "consumer.recommend.bulk",
     }
 }
 

@@ -127,7 +127,40 @@ pub struct PipelineSettings {
     /// Dedup keys (M1) are kept this long: the topics' retention.
     #[serde(deserialize_with = "duration")]
     pub dedup_retention: Duration,
+    /// Messages each stage consumer works on at once (one per upload at a
+    /// time). Convert is CPU-bound: 4 keeps two cores busy while other
+    /// runs wait on the object store. Analyze is capped again by
+    /// `analysis.permits`; recommend is a catalogue lookup.
+    pub concurrency: PerStage<usize>,
+    /// The most one stage run may take; past it the run is a transient
+    /// failure (retried, counted). Below librdkafka's 300 s poll interval,
+    /// so a stuck run never costs the consumer its group membership.
+    pub time_limits: PerStage<StageLimit>,
 }
+
+/// One value per stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerStage<T> {
+    pub convert: T,
+    pub analyze: T,
+    pub recommend: T,
+}
+
+impl<T: Copy> PerStage<T> {
+    pub fn get(&self, stage: Stage) -> T {
+        match stage {
+            Stage::Convert => self.convert,
+            Stage::Analyze => self.analyze,
+            Stage::Recommend => self.recommend,
+        }
+    }
+}
+
+/// A stage's time limit, written like every duration here (`90s`, `2m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct StageLimit(#[serde(deserialize_with = "duration")] pub Duration);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -140,6 +173,10 @@ pub struct AnalysisSettings {
     /// Shorter recordings cannot give a range a singer would trust.
     #[serde(deserialize_with = "duration")]
     pub min_duration: Duration,
+    /// Decoding stops past this much audio (a permanent error): a small
+    /// file must not be able to decode into gigabytes of samples.
+    #[serde(deserialize_with = "duration")]
+    pub max_duration: Duration,
     /// Optional external model server that replaces the built-in analyzer.
     pub model_url: Option<String>,
     /// Hard limit on one model-server call (M5).
@@ -359,6 +396,12 @@ impl Default for PipelineSettings {
             retry_window: Duration::from_secs(10 * 60),
             outbox_poll: Duration::from_millis(500),
             dedup_retention: Duration::from_secs(7 * 24 * 3600),
+            concurrency: PerStage { convert: 4, analyze: 4, recommend: 8 },
+            time_limits: PerStage {
+                convert: StageLimit(Duration::from_secs(120)),
+                analyze: StageLimit(Duration::from_secs(180)),
+                recommend: StageLimit(Duration::from_secs(30)),
+            },
         }
     }
 }
@@ -369,6 +412,7 @@ impl Default for AnalysisSettings {
             permits: 2,
             sample_rate: 16_000,
             min_duration: Duration::from_secs(1),
+            max_duration: Duration::from_secs(10 * 60),
             model_url: None,
             model_timeout: Duration::from_secs(30),
         }

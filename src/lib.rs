@@ -13,6 +13,7 @@
 //! - [`catalog`] — the song catalogue, range matching, MIDI import.
 //! - [`dashboards`] — Grafana dashboards as code, thresholds taken from the alert rules.
 //! - [`devstack`] — per-run isolation on the local stack, for tests and benchmarks.
+//! - [`supervisor`] — restarts failed long-running tasks with backoff; what `/readyz` reports.
 //! - [`watchdog`] — the cron scan that re-drives stuck uploads and reconciles lost events.
 //! - [`app`] — wires the pieces into the roles a process runs.
 //! - [`commands`] — the CLI subcommands `main.rs` dispatches to.
@@ -33,5 +34,6 @@ pub mod pipeline;
 pub mod stages;
 pub mod storage;
 pub mod store;
+pub mod supervisor;
 pub mod telemetry;
 pub mod watchdog;

@@ -20,11 +20,10 @@ use tracing::Instrument;
 
 use crate::config::WatchdogSettings;
 use crate::domain::{Stage, TraceContext, UploadState};
-use crate::pipeline::{dead_letter, object_arrived, Arrival, StageMessage, Topics, Trigger};
+use crate::pipeline::{advance, fail_to_dlq, object_arrived, Arrival, DeadLetterUpload, StageMessage, Topics, Trigger};
 use crate::storage::ObjectStore;
 use crate::store::{self, Store, StoreError, TransitionMeta, Upload};
-use crate::telemetry::events::{MessageDeadLettered, UploadStateChanged};
-use crate::telemetry::{Emit, Metrics};
+use crate::telemetry::Metrics;
 
 /// `pg_try_advisory_lock` key: "orakgarak watchdog".
 const LOCK_KEY: i64 = 0x6f72_616b_7764_6f67;
@@ -144,13 +143,12 @@ impl Watchdog {
         async {
             let size = self.objects.head(&upload.object_key).await.context("HEAD of an expired upload's object")?;
             let mut tx = self.store.pool().begin().await?;
-            let (to, outcome) = match size {
+            let (changed, outcome) = match size {
                 Some(size) => {
                     match object_arrived(&mut tx, &self.topics, upload, size, self.max_upload_bytes, Trigger::Redrive)
                         .await?
                     {
-                        Arrival::Accepted => (UploadState::Uploaded, "reconciled"),
-                        Arrival::Rejected { .. } => (UploadState::Rejected, "reconciled"),
+                        Arrival::Accepted(changed) | Arrival::Rejected { changed, .. } => (changed, "reconciled"),
                         Arrival::Duplicate => return Ok(()),
                     }
                 }
@@ -164,13 +162,13 @@ impl Watchdog {
                         error: Some("no object arrived before the upload URL expired".into()),
                         trace_id: trace.trace_id.to_string(),
                     };
-                    Store::transition(&mut tx, upload.id, UploadState::Created, UploadState::Expired, &meta).await?;
-                    (UploadState::Expired, "expired")
+                    let to = UploadState::Expired;
+                    (advance(&mut tx, upload.id, UploadState::Created, to, &meta, None).await?, "expired")
                 }
             };
             tx.commit().await?;
-            UploadStateChanged { upload_id: &upload.id.to_string(), from: UploadState::Created, to, attempt: 0 }
-                .emit(&self.metrics);
+            let to = changed.to;
+            changed.emit(&self.metrics);
             if outcome == "reconciled" {
                 report.reconciled += 1;
                 self.metrics.watchdog_reconciled.inc();
@@ -203,12 +201,10 @@ impl Watchdog {
                 return Ok(());
             }
             let stage = match current.state {
-                UploadState::Retrying => Store::retrying_stage(&mut tx, upload.id).await?,
-                state => Stage::ALL
-                    .into_iter()
-                    .find(|s| s.input_state() == state || s.working_state() == state)
-                    .ok_or_else(|| StoreError::Corrupt(format!("{state} is not a stage state")))?,
-            };
+                UploadState::Retrying => current.retry_stage,
+                state => Stage::ALL.into_iter().find(|s| s.input_state() == state || s.working_state() == state),
+            }
+            .ok_or_else(|| StoreError::Corrupt(format!("{} is not a stage state", current.state)))?;
             let stuck_for = (chrono::Utc::now() - current.updated_at).to_std().unwrap_or(threshold);
             if current.redrives >= self.settings.max_redrives {
                 let error = format!(
@@ -217,37 +213,23 @@ impl Watchdog {
                     stuck_for.as_secs(),
                     current.redrives
                 );
-                let meta = TransitionMeta {
-                    attempt: current.attempt,
-                    error: Some(error.clone()),
-                    trace_id: trace.trace_id.to_string(),
-                };
-                Store::transition(&mut tx, upload.id, current.state, UploadState::Failed, &meta).await?;
-                let message = StageMessage::new(upload.id, stage, Trigger::Redrive);
-                let payload = serde_json::to_vec(&message)?;
-                let letter = dead_letter(
-                    &self.topics,
+                let payload = serde_json::to_vec(&StageMessage::new(upload.id, stage, Trigger::Redrive))?;
+                let letter = DeadLetterUpload {
+                    id: upload.id,
+                    from: current.state,
                     stage,
-                    upload.id.to_string(),
                     payload,
-                    &trace,
-                    None,
-                    &error,
-                    current.attempt,
-                    "stuck",
-                );
-                store::enqueue(&mut tx, &letter).await?;
+                    origin: None,
+                    trace: &trace,
+                    attempt: current.attempt,
+                    error: &error,
+                    reason: "stuck",
+                };
+                let dead = fail_to_dlq(&mut tx, &self.topics, letter).await?;
                 tx.commit().await?;
                 report.given_up += 1;
                 self.metrics.watchdog_given_up(current.state);
-                UploadStateChanged {
-                    upload_id: &upload.id.to_string(),
-                    from: current.state,
-                    to: UploadState::Failed,
-                    attempt: current.attempt,
-                }
-                .emit(&self.metrics);
-                MessageDeadLettered { stage, reason: "stuck", error: &error }.emit(&self.metrics);
+                dead.emit(&self.metrics);
             } else {
                 let count = Store::record_redrive(&mut tx, upload.id).await?;
                 let message = StageMessage::new(upload.id, stage, Trigger::Redrive);

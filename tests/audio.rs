@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use orakgarak::audio::{write_wav_mono, AudioError};
-use orakgarak::stages::{analyze_wav, convert_recording};
+use orakgarak::stages::{analyze_wav, convert_recording, ConvertSettings};
 
 const RATE: u32 = 16_000;
-const MIN: Duration = Duration::from_secs(1);
+const LIMITS: ConvertSettings =
+    ConvertSettings { sample_rate: RATE, min_duration: Duration::from_secs(1), max_duration: Duration::from_secs(600) };
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -27,7 +28,7 @@ fn every_format_converts_and_gives_the_sung_range() {
         ("sung-a3-e4.webm", "webm"),
         ("streamed-truncated.webm", "webm"),
     ] {
-        let wav = convert_recording(fixture(file), Some(ext), RATE, MIN)
+        let wav = convert_recording(fixture(file), Some(ext), &LIMITS)
             .unwrap_or_else(|e| panic!("{file}: conversion failed: {e}"));
         let reader = hound::WavReader::new(std::io::Cursor::new(&wav)).expect("valid WAV");
         let spec = reader.spec();
@@ -42,21 +43,21 @@ fn every_format_converts_and_gives_the_sung_range() {
 
 #[test]
 fn the_extension_is_only_a_hint() {
-    let wav = convert_recording(fixture("sung-a3-e4.ogg"), Some("mp3"), RATE, MIN).expect("probed by content");
+    let wav = convert_recording(fixture("sung-a3-e4.ogg"), Some("mp3"), &LIMITS).expect("probed by content");
     assert_eq!(analyze_wav(&wav).expect("analysis").range_names, "A3–E4");
 }
 
 #[test]
 fn bad_recordings_fail_with_a_reason_a_person_can_read() {
-    let corrupt = convert_recording(fixture("corrupt.mp3"), Some("mp3"), RATE, MIN).expect_err("corrupt");
+    let corrupt = convert_recording(fixture("corrupt.mp3"), Some("mp3"), &LIMITS).expect_err("corrupt");
     assert!(matches!(corrupt, AudioError::Unsupported(_) | AudioError::Corrupt(_)), "{corrupt:?}");
 
     let silence = write_wav_mono(&vec![0.0; 3 * 16_000], 16_000);
-    let silent = convert_recording(silence, Some("wav"), RATE, MIN).expect_err("silent");
+    let silent = convert_recording(silence, Some("wav"), &LIMITS).expect_err("silent");
     assert!(silent.to_string().contains("silent"), "{silent}");
 
     let blip = write_wav_mono(&vec![0.3; 8_000], 16_000);
-    let short = convert_recording(blip, Some("wav"), RATE, MIN).expect_err("short");
+    let short = convert_recording(blip, Some("wav"), &LIMITS).expect_err("short");
     assert_eq!(short.to_string(), "the recording is too short (0.50 s; at least 1.0 s is needed)");
 
     let mut noise_state = 1u32;
@@ -68,4 +69,15 @@ fn bad_recordings_fail_with_a_reason_a_person_can_read() {
         .collect();
     let spoken = analyze_wav(&write_wav_mono(&noise, 16_000)).expect_err("noise has no notes");
     assert!(spoken.to_string().starts_with("no sung notes were found"), "{spoken}");
+}
+
+#[test]
+fn decoding_stops_past_the_maximum_duration_with_a_readable_error() {
+    // 5 s of tone against a 2 s cap: refused, not decoded to the end.
+    let tone: Vec<f32> = (0..5 * 16_000).map(|i| (i as f32 * 0.05).sin() * 0.5).collect();
+    let capped = ConvertSettings { max_duration: Duration::from_secs(2), ..LIMITS };
+    let error = convert_recording(write_wav_mono(&tone, 16_000), Some("wav"), &capped).expect_err("too long");
+    assert_eq!(error.to_string(), "the recording is longer than the 2 s accepted");
+    // The same take under the default cap converts.
+    assert!(convert_recording(write_wav_mono(&tone, 16_000), Some("wav"), &LIMITS).is_ok());
 }

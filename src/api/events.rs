@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::EventSource;
 use super::{ApiError, ApiState};
-use crate::domain::{TraceContext, UploadId, UploadState};
+use crate::domain::{TraceContext, UploadId};
 use crate::pipeline::{object_arrived, Arrival, Trigger};
-use crate::telemetry::events::{UploadRejected, UploadStateChanged};
+use crate::telemetry::events::UploadRejected;
 use crate::telemetry::Emit;
 
 #[derive(Debug, Deserialize)]
@@ -166,24 +166,23 @@ pub async fn object_created(
     for (upload, size) in &targets {
         match object_arrived(&mut tx, &state.topics, upload, *size, limit, Trigger::Event).await? {
             Arrival::Duplicate => outcome.duplicates += 1,
-            Arrival::Accepted => {
+            Arrival::Accepted(changed) => {
                 outcome.accepted += 1;
-                changes.push((upload, UploadState::Uploaded, None));
+                changes.push((upload, changed, None));
             }
-            Arrival::Rejected { reason, detail } => {
+            Arrival::Rejected { reason, detail, changed } => {
                 outcome.rejected += 1;
-                changes.push((upload, UploadState::Rejected, Some((reason, detail))));
+                changes.push((upload, changed, Some((reason, detail))));
             }
         }
     }
     tx.commit().await.map_err(|e| ApiError::Internal(e.into()))?;
 
-    for (upload, to, rejection) in changes {
+    for (upload, changed, rejection) in changes {
         let trace = upload.trace_id().map(TraceContext::child_of).unwrap_or_else(TraceContext::root);
         let span = crate::upload_span!("object_created", "api", trace, upload.id);
         let _entered = span.enter();
-        UploadStateChanged { upload_id: &upload.id.to_string(), from: UploadState::Created, to, attempt: 0 }
-            .emit(&state.metrics);
+        changed.emit(&state.metrics);
         if let Some((reason, detail)) = rejection {
             UploadRejected { reason, detail: &detail }.emit(&state.metrics);
         }

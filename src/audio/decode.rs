@@ -25,6 +25,8 @@ pub enum AudioError {
     Silent { peak_dbfs: f64 },
     #[error("the recording is too short ({seconds:.2} s; at least {min_seconds:.1} s is needed)")]
     TooShort { seconds: f64, min_seconds: f64 },
+    #[error("the recording is longer than the {max_seconds:.0} s accepted")]
+    TooLong { max_seconds: f64 },
     #[error("no sung notes were found: {0}")]
     NoVoice(String),
 }
@@ -56,8 +58,13 @@ fn is_end_of_stream(error: &SymphoniaError) -> bool {
     matches!(error, SymphoniaError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof)
 }
 
-/// Decodes the first audio track of `bytes`. `extension` is only a hint.
-pub fn decode_to_mono(bytes: Vec<u8>, extension: Option<&str>) -> Result<Decoded, AudioError> {
+/// Decodes the first audio track of `bytes`, stopping with `TooLong` past
+/// `max_duration` of audio. `extension` is only a hint.
+pub fn decode_to_mono(
+    bytes: Vec<u8>,
+    extension: Option<&str>,
+    max_duration: std::time::Duration,
+) -> Result<Decoded, AudioError> {
     let stream = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = extension {
@@ -130,6 +137,10 @@ pub fn decode_to_mono(bytes: Vec<u8>, extension: Option<&str>) -> Result<Decoded
                 sample_rate = rate;
                 samples.extend(mono);
                 decoded_packets += 1;
+                // Checked per packet, so memory stays within one packet of the cap.
+                if samples.len() as f64 > max_duration.as_secs_f64() * f64::from(rate.max(1)) {
+                    return Err(AudioError::TooLong { max_seconds: max_duration.as_secs_f64() });
+                }
             }
             Ok(Err(SymphoniaError::DecodeError(_))) => skipped += 1,
             Ok(Err(e)) if is_end_of_stream(&e) => break,

@@ -1,11 +1,11 @@
 //! Which songs fit a singer's range, and in which key.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Catalog, Song};
 use crate::audio::SungRange;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Recommendation {
     pub song_id: String,
     pub title: String,

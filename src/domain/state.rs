@@ -89,6 +89,11 @@ impl Stage {
         }
     }
 
+    /// The stage whose working state `state` is.
+    pub fn working_in(state: UploadState) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.working_state() == state)
+    }
+
     pub fn next(self) -> Option<Stage> {
         match self {
             Stage::Convert => Some(Stage::Analyze),

@@ -11,10 +11,11 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
 
 use super::message::*;
+use super::transition::advance;
 use super::{KafkaClients, Topics};
 use crate::domain::{Stage, TraceContext, UploadId, UploadState};
-use crate::store::{self, Store, StoreError, TransitionMeta};
-use crate::telemetry::{events::UploadStateChanged, Emit, Metrics};
+use crate::store::{Store, StoreError, TransitionMeta};
+use crate::telemetry::Metrics;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadLetter {
@@ -155,18 +156,17 @@ pub async fn replay(
         let to = letter.stage.input_state();
         let mut tx = store.pool().begin().await?;
         let meta = TransitionMeta { attempt: 0, error: None, trace_id: trace.trace_id.to_string() };
-        match Store::transition(&mut tx, id, UploadState::Failed, to, &meta).await {
-            Ok(()) => {}
+        let message = StageMessage::new(id, letter.stage, Trigger::Replay).to_outbox(topics, &trace);
+        let changed = match advance(&mut tx, id, UploadState::Failed, to, &meta, Some(&message)).await {
+            Ok(changed) => changed,
             Err(StoreError::Conflict { actual, .. }) => {
                 report.skipped.push((id.to_string(), format!("upload is {actual}, not FAILED")));
                 continue;
             }
             Err(e) => return Err(e.into()),
-        }
-        let message = StageMessage::new(id, letter.stage, Trigger::Replay);
-        store::enqueue(&mut tx, &message.to_outbox(topics, &trace)).await?;
+        };
         tx.commit().await?;
-        UploadStateChanged { upload_id: &id.to_string(), from: UploadState::Failed, to, attempt: 0 }.emit(metrics);
+        changed.emit(metrics);
         tracing::info!(stage = letter.stage.as_str(), "Dead-lettered upload replayed.");
         report.replayed.push(id);
     }

@@ -1,165 +1,146 @@
-//! The consumer engine shared by every stage: poll, decode, continue the
-//! trace, deduplicate, claim the upload, run the stage with retries and
-//! backoff, persist its output and the next message in one transaction,
-//! dead-letter what cannot succeed, and only then store the offset.
+//! What the engine does with one message: decode it, continue its trace,
+//! drop duplicates, claim the upload, run the stage under its time limit
+//! (a panic is a permanent failure), then persist the outcome in one
+//! transaction — the output and the next stage's message, or a scheduled
+//! retry, or the dead letter — together with the message's dedup key.
+//! Polling, concurrency and offsets are `consumer.rs`'s.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Headers};
-use rdkafka::{ClientContext, Message, Statistics};
+use futures::FutureExt;
+use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::message::*;
-use super::{KafkaClients, Topics};
+use super::stage::{StageContext, StageError, StageHandler, StageInput, StageOutput};
+use super::transition::{advance, fail_to_dlq, DeadLetterUpload};
+use super::Topics;
 use crate::config::PipelineSettings;
 use crate::domain::{Stage, TraceContext, UploadState};
-use crate::store::{self, OutboxMessage, Store, StoreError, TransitionMeta, Upload};
+use crate::store::{self, Store, StoreError, TransitionMeta, Upload};
 use crate::telemetry::events::{
-    error_chain, DuplicateSkipped, MessageConsumed, MessageDeadLettered, StageCompleted, StageFailed,
-    UploadStateChanged,
+    error_chain, DuplicateSkipped, MessageConsumed, MessageDeadLettered, StageCompleted, StageFailed, StageTimedOut,
 };
 use crate::telemetry::{Emit, Lane, Metrics};
-
-/// What a stage produced, stored on the upload in the same transaction as
-/// its state change.
-#[derive(Debug, Default)]
-pub struct StageOutput {
-    pub wav_key: Option<String>,
-    pub analysis: Option<serde_json::Value>,
-    pub result: Option<serde_json::Value>,
-}
-
-/// A stage failure, saying whether trying again could help.
-#[derive(Debug, thiserror::Error)]
-#[error("{source}")]
-pub struct StageError {
-    pub retryable: bool,
-    #[source]
-    pub source: Box<dyn std::error::Error + Send + Sync>,
-}
-
-impl StageError {
-    /// Same input, same failure: a corrupt file, a silent recording.
-    pub fn permanent(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self { retryable: false, source: source.into() }
-    }
-    /// A dependency was slow or down: worth another attempt.
-    pub fn transient(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self { retryable: true, source: source.into() }
-    }
-}
-
-/// One stage's work on one upload. No Kafka, no offsets, no state changes.
-pub trait StageHandler: Send + Sync + 'static {
-    fn stage(&self) -> Stage;
-    fn handle(&self, upload: &Upload, lane: Lane) -> impl Future<Output = Result<StageOutput, StageError>> + Send;
-}
 
 pub struct Engine<H> {
     pub handler: Arc<H>,
     pub store: Store,
-    pub kafka: KafkaClients,
     pub topics: Topics,
     pub metrics: Metrics,
     pub pipeline: PipelineSettings,
+    /// The most one run of this stage may take (M5).
+    pub time_limit: Duration,
+    /// The dedup namespace: `<group prefix>.<stage>`.
+    pub consumer_name: String,
 }
 
-/// Feeds librdkafka's statistics (consumer lag per partition) to metrics.
-struct LagContext {
-    metrics: Metrics,
-    stage: Stage,
-    lane: Lane,
+/// The consumer stopped (shutdown) before the message was done; it will be
+/// delivered again.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by shutdown")]
+pub struct Interrupted;
+
+/// What the first, repeatable phase decided.
+enum Claim {
+    /// Nothing to do (duplicate, stale, poison already dead-lettered).
+    Done,
+    Run {
+        message: StageMessage,
+        upload: Box<Upload>,
+        trace: TraceContext,
+        attempt: i32,
+    },
 }
 
-impl ClientContext for LagContext {
-    fn stats(&self, stats: Statistics) {
-        let up = stats.brokers.values().filter(|b| b.nodeid >= 0 && b.state == "UP").count();
-        self.metrics.kafka_brokers_up.set(up as i64);
-        for topic in stats.topics.values() {
-            for (partition, p) in &topic.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    self.metrics.set_consumer_lag(self.stage, self.lane, *partition, p.consumer_lag);
-                }
-            }
-        }
-    }
-}
-impl ConsumerContext for LagContext {}
-
-/// Consumes `stage`'s topic on `lane` until `shutdown`.
-pub async fn run_consumer<H: StageHandler>(
-    engine: Arc<Engine<H>>,
-    lane: Lane,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let stage = engine.handler.stage();
-    let group = format!("{}.{}.{}", engine.kafka.settings().group_prefix, stage, lane.as_str());
-    let topic = engine.topics.stage(stage, lane);
-    let context = LagContext { metrics: engine.metrics.clone(), stage, lane };
-    let consumer: StreamConsumer<LagContext> = engine.kafka.consumer_config(&group).create_with_context(context)?;
-    consumer.subscribe(&[&topic])?;
-    tracing::info!(stage = stage.as_str(), lane = lane.as_str(), topic = %topic, group = %group, "Consumer started.");
-    loop {
-        let message = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            received = consumer.recv() => received,
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(error) => {
-                tracing::warn!(error = %error, "Kafka consumer error.");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        // Infrastructure failures (database down) are retried here without
-        // storing the offset: the message is never skipped.
-        let mut pause = Duration::from_millis(500);
-        loop {
-            match engine.process(&message, lane, &shutdown).await {
-                Ok(()) => {
-                    consumer.store_offset_from_message(&message)?;
-                    break;
-                }
-                Err(error) if shutdown.is_cancelled() => {
-                    tracing::info!(error = %format!("{error:#}"), "Stopping mid-message; it will be redelivered.");
-                    break;
-                }
-                Err(error) => {
-                    tracing::error!(error = %format!("{error:#}"), "Processing failed for an infrastructure reason; retrying the message.");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(30));
-                }
-            }
-        }
-    }
-    // Commit what was stored before leaving the group.
-    if let Err(error) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
-        tracing::debug!(error = %error, "Final offset commit had nothing to do or failed.");
-    }
-    tracing::info!(stage = stage.as_str(), lane = lane.as_str(), "Consumer stopped.");
-    Ok(())
+/// How a stage run ended, to be persisted.
+enum Outcome<T> {
+    Success(T),
+    Retry { delay: Duration, error: String },
+    DeadLetter { reason: &'static str, error: String },
 }
 
-fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
+/// The first infrastructure retry waits this long, doubling up to `MAX_PAUSE`.
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+/// A database that is down is asked again every 5 s at most, so work
+/// resumes within seconds of it coming back.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+
+fn header<'a>(message: &'a OwnedMessage, name: &str) -> Option<&'a str> {
     let headers = message.headers()?;
     headers.iter().find(|h| h.key == name).and_then(|h| h.value).and_then(|v| std::str::from_utf8(v).ok())
 }
 
 impl<H: StageHandler> Engine<H> {
-    fn consumer_name(&self) -> String {
-        format!("{}.{}", self.kafka.settings().group_prefix, self.handler.stage())
+    /// Handles one message to completion. Infrastructure failures (the
+    /// database is down) are retried here, phase by phase, so a stage that
+    /// ran is not run again because its result could not be stored yet.
+    /// Only a shutdown interrupts it, and then the message is redelivered.
+    pub async fn process(
+        &self,
+        raw: &OwnedMessage,
+        lane: Lane,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Interrupted> {
+        MessageConsumed { stage: H::STAGE, lane }.emit(&self.metrics);
+        let claim = self.persistently(shutdown, "claiming the upload", || self.claim(raw, lane)).await?;
+        let Claim::Run { message, upload, trace, attempt } = claim else { return Ok(()) };
+        let span = crate::upload_span!("consume", H::STAGE.as_str(), trace, upload.id);
+        async {
+            let outcome = self.run(&message, &upload, lane, attempt).await;
+            self.persistently(shutdown, "storing the stage outcome", || {
+                self.persist(raw, &message, &upload, &trace, attempt, &outcome)
+            })
+            .await
+        }
+        .instrument(span)
+        .await
     }
 
-    async fn process(&self, raw: &BorrowedMessage<'_>, lane: Lane, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let stage = self.handler.stage();
-        MessageConsumed { stage, lane }.emit(&self.metrics);
+    /// Repeats `phase` until it succeeds or the consumer stops.
+    async fn persistently<T, F, Fut>(
+        &self,
+        shutdown: &CancellationToken,
+        what: &str,
+        mut phase: F,
+    ) -> Result<T, Interrupted>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<T>>,
+    {
+        let mut pause = FIRST_PAUSE;
+        loop {
+            match phase().await {
+                Ok(value) => return Ok(value),
+                Err(error) => {
+                    if shutdown.is_cancelled() {
+                        return Err(Interrupted);
+                    }
+                    tracing::error!(
+                        stage = H::STAGE.as_str(),
+                        error = %format!("{error:#}"),
+                        retry_in_ms = pause.as_millis() as u64,
+                        "Infrastructure failure while {what}; retrying this message only."
+                    );
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Err(Interrupted),
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(MAX_PAUSE);
+                }
+            }
+        }
+    }
+
+    /// Decodes the message and claims its upload for this stage.
+    async fn claim(&self, raw: &OwnedMessage, lane: Lane) -> anyhow::Result<Claim> {
+        let stage = H::STAGE;
         let trace = header(raw, HEADER_TRACEPARENT).and_then(TraceContext::parse);
         let parsed = serde_json::from_slice::<StageMessage>(raw.payload().unwrap_or_default())
             .map_err(|e| format!("undecodable message: {e}"))
@@ -175,231 +156,205 @@ impl<H: StageHandler> Engine<H> {
             Err(error) => {
                 let trace = trace.unwrap_or_else(TraceContext::root);
                 let span = tracing::warn_span!("consume", role = stage.as_str(), traceId = %trace.trace_id);
-                return self.dead_letter_poison(raw, &trace, &error).instrument(span).await;
+                self.dead_letter_poison(raw, &trace, &error).instrument(span).await?;
+                return Ok(Claim::Done);
             }
         };
         let upload = match self.store.upload(message.upload_id).await {
             Ok(upload) => upload,
             Err(StoreError::NotFound(_)) => {
                 let trace = trace.unwrap_or_else(TraceContext::root);
-                return self.dead_letter_poison(raw, &trace, "message names an unknown upload").await;
+                self.dead_letter_poison(raw, &trace, "message names an unknown upload").await?;
+                return Ok(Claim::Done);
             }
             Err(e) => return Err(e.into()),
         };
         let trace = trace.or_else(|| upload.trace_id().map(TraceContext::child_of)).unwrap_or_else(TraceContext::root);
         let span = crate::upload_span!("consume", stage.as_str(), trace, upload.id);
-        self.process_upload(raw, &message, upload, &trace, lane, shutdown).instrument(span).await
-    }
-
-    async fn process_upload(
-        &self,
-        raw: &BorrowedMessage<'_>,
-        message: &StageMessage,
-        upload: Upload,
-        trace: &TraceContext,
-        lane: Lane,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<()> {
-        let stage = self.handler.stage();
-        let consumer = self.consumer_name();
-        {
+        let skip = |why| {
+            DuplicateSkipped { stage, lane, why }.emit(&self.metrics);
+            Ok(Claim::Done)
+        };
+        async {
             let mut conn = self.store.pool().acquire().await?;
-            if store::was_processed(&mut conn, &consumer, message.message_id).await? {
-                DuplicateSkipped { stage, lane, why: "message id already processed" }.emit(&self.metrics);
-                return Ok(());
+            if store::was_processed(&mut conn, &self.consumer_name, message.message_id).await? {
+                return skip("message id already processed");
             }
-        }
-        let meta = |attempt: i32, error: Option<String>| TransitionMeta {
-            attempt,
-            error,
-            trace_id: trace.trace_id.to_string(),
-        };
-        let working = stage.working_state();
-        let mut attempt = match upload.state {
-            s if s == stage.input_state() => match self.transition(&upload, s, working, meta(1, None)).await {
-                Ok(()) => 1,
-                Err(StoreError::Conflict { .. }) => {
-                    DuplicateSkipped { stage, lane, why: "another consumer claimed the upload" }.emit(&self.metrics);
-                    return Ok(());
+            drop(conn);
+            let working = stage.working_state();
+            let from = upload.state;
+            let attempt = match from {
+                s if s == stage.input_state() => 1,
+                s if s == working => {
+                    tracing::warn!(
+                        attempt = upload.attempt,
+                        "Resuming a stage interrupted before its output was stored."
+                    );
+                    return Ok(Claim::Run { attempt: upload.attempt.max(1), message, upload: Box::new(upload), trace });
                 }
-                Err(e) => return Err(e.into()),
-            },
-            s if s == working => {
-                tracing::warn!(attempt = upload.attempt, "Resuming a stage interrupted before its output was stored.");
-                upload.attempt.max(1)
-            }
-            UploadState::Retrying => {
-                let next = upload.attempt + 1;
-                self.transition(&upload, UploadState::Retrying, working, meta(next, None)).await?;
-                next
-            }
-            _ => {
-                DuplicateSkipped { stage, lane, why: "upload already past this stage" }.emit(&self.metrics);
-                return Ok(());
-            }
-        };
-
-        loop {
-            let started = Instant::now();
-            let outcome = self.handler.handle(&upload, lane).await;
-            let elapsed = started.elapsed();
-            let error = match outcome {
-                Ok(output) => {
-                    self.commit_success(&upload, message, trace, attempt, output).await?;
-                    StageCompleted { stage, elapsed }.emit(&self.metrics);
-                    return Ok(());
-                }
-                Err(error) => error,
+                UploadState::Retrying if upload.retry_stage == Some(stage) => upload.attempt + 1,
+                UploadState::Retrying => return skip("upload is retrying another stage"),
+                _ => return skip("upload already past this stage"),
             };
-            StageFailed { stage, lane, elapsed, retryable: error.retryable, attempt, error: &error }
-                .emit(&self.metrics);
-            let text = error_chain(&error);
-            let retries_done = usize::try_from(attempt - 1).unwrap_or(usize::MAX);
-            let age = (Utc::now() - message.enqueued_at).to_std().unwrap_or_default();
-            let within_window = age < self.pipeline.retry_window;
-            match self.pipeline.retry_backoff.get(retries_done) {
-                Some(delay) if error.retryable && within_window => {
-                    self.transition(&upload, working, UploadState::Retrying, meta(attempt, Some(text))).await?;
-                    tracing::info!(attempt, delay_ms = delay.as_millis() as u64, "Retrying after backoff.");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => anyhow::bail!("shutdown during backoff"),
-                        _ = tokio::time::sleep(*delay) => {}
+            let meta = TransitionMeta { attempt, error: None, trace_id: trace.trace_id.to_string() };
+            let mut tx = self.store.pool().begin().await?;
+            match advance(&mut tx, upload.id, from, working, &meta, None).await {
+                Ok(changed) => {
+                    tx.commit().await?;
+                    changed.emit(&self.metrics);
+                    Ok(Claim::Run { message, upload: Box::new(upload), trace, attempt })
+                }
+                Err(StoreError::Conflict { .. }) => skip("another consumer claimed the upload"),
+                Err(e) => Err(e.into()),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs the stage once, under its time limit, with panics contained.
+    async fn run(&self, message: &StageMessage, upload: &Upload, lane: Lane, attempt: i32) -> Outcome<H::Output> {
+        let stage = H::STAGE;
+        let started = Instant::now();
+        let result = match H::Input::from_upload(upload) {
+            Err(error) => Err(error),
+            Ok(input) => {
+                let context = StageContext { upload, lane };
+                let run = AssertUnwindSafe(self.handler.handle(input, &context)).catch_unwind();
+                match tokio::time::timeout(self.time_limit, run).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(panic)) => Err(StageError::permanent(format!(
+                        "the {stage} stage panicked: {}",
+                        crate::supervisor::panic_message(panic)
+                    ))),
+                    Err(_) => {
+                        StageTimedOut { stage, limit: self.time_limit }.emit(&self.metrics);
+                        Err(StageError::transient(format!(
+                            "the {stage} stage did not finish within its time limit of {:?}",
+                            self.time_limit
+                        )))
                     }
-                    attempt += 1;
-                    self.transition(&upload, UploadState::Retrying, working, meta(attempt, None)).await?;
                 }
-                _ => {
-                    let reason = if !error.retryable {
-                        "not_retryable"
-                    } else if !within_window {
-                        "expired_window"
-                    } else {
-                        "exhausted"
-                    };
-                    return self.dead_letter(raw, message, &upload, trace, attempt, &text, reason).await;
-                }
+            }
+        };
+        let elapsed = started.elapsed();
+        let error = match result {
+            Ok(output) => {
+                StageCompleted { stage, elapsed }.emit(&self.metrics);
+                return Outcome::Success(output);
+            }
+            Err(error) => error,
+        };
+        StageFailed { stage, lane, elapsed, retryable: error.retryable, attempt, error: &error }.emit(&self.metrics);
+        let text = error_chain(&error);
+        let retries_done = usize::try_from(attempt - 1).unwrap_or(usize::MAX);
+        let age = (Utc::now() - message.enqueued_at).to_std().unwrap_or_default();
+        let within_window = age < self.pipeline.retry_window;
+        match self.pipeline.retry_backoff.get(retries_done) {
+            Some(delay) if error.retryable && within_window => Outcome::Retry { delay: *delay, error: text },
+            _ => {
+                let reason = if !error.retryable {
+                    "not_retryable"
+                } else if !within_window {
+                    "expired_window"
+                } else {
+                    "exhausted"
+                };
+                Outcome::DeadLetter { reason, error: text }
             }
         }
     }
 
-    async fn transition(
+    /// Writes the outcome with the message's dedup key in one transaction.
+    async fn persist(
         &self,
-        upload: &Upload,
-        from: UploadState,
-        to: UploadState,
-        meta: TransitionMeta,
-    ) -> Result<(), StoreError> {
-        self.store.transition_now(upload.id, from, to, &meta).await?;
-        UploadStateChanged { upload_id: &upload.id.to_string(), from, to, attempt: meta.attempt }.emit(&self.metrics);
-        Ok(())
-    }
-
-    async fn commit_success(
-        &self,
-        upload: &Upload,
+        raw: &OwnedMessage,
         message: &StageMessage,
+        upload: &Upload,
         trace: &TraceContext,
         attempt: i32,
-        output: StageOutput,
+        outcome: &Outcome<H::Output>,
     ) -> anyhow::Result<()> {
-        let stage = self.handler.stage();
+        let stage = H::STAGE;
+        let working = stage.working_state();
         let mut tx = self.store.pool().begin().await?;
         let current = Store::lock_upload(&mut tx, upload.id).await?;
-        if current.state != stage.working_state() {
+        if current.state != working {
             tx.rollback().await?;
             DuplicateSkipped { stage, lane: message.lane(), why: "another consumer finished first" }
                 .emit(&self.metrics);
             return Ok(());
         }
-        Store::save_output(
-            &mut tx,
-            upload.id,
-            output.wav_key.as_deref(),
-            output.analysis.as_ref(),
-            output.result.as_ref(),
-        )
-        .await?;
-        let meta = TransitionMeta { attempt, error: None, trace_id: trace.trace_id.to_string() };
-        Store::transition(&mut tx, upload.id, stage.working_state(), stage.done_state(), &meta).await?;
-        if let Some(next) = stage.next() {
-            // Re-driven and replayed uploads stay on the bulk lane (M3).
-            let trigger = if message.lane() == Lane::Bulk { message.trigger } else { Trigger::Stage };
-            let next_message = StageMessage::new(upload.id, next, trigger);
-            store::enqueue(&mut tx, &next_message.to_outbox(&self.topics, trace)).await?;
-        }
-        store::mark_processed(&mut tx, &self.consumer_name(), message.message_id).await?;
-        tx.commit().await?;
-        UploadStateChanged {
-            upload_id: &upload.id.to_string(),
-            from: stage.working_state(),
-            to: stage.done_state(),
+        let meta = |error: Option<&str>| TransitionMeta {
             attempt,
-        }
-        .emit(&self.metrics);
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn dead_letter(
-        &self,
-        raw: &BorrowedMessage<'_>,
-        message: &StageMessage,
-        upload: &Upload,
-        trace: &TraceContext,
-        attempt: i32,
-        error: &str,
-        reason: &'static str,
-    ) -> anyhow::Result<()> {
-        let stage = self.handler.stage();
-        let mut tx = self.store.pool().begin().await?;
-        let meta = TransitionMeta { attempt, error: Some(error.to_owned()), trace_id: trace.trace_id.to_string() };
-        Store::transition(&mut tx, upload.id, stage.working_state(), UploadState::Failed, &meta).await?;
-        store::enqueue(&mut tx, &self.dlq_message(raw, trace, attempt, error, reason)).await?;
-        store::mark_processed(&mut tx, &self.consumer_name(), message.message_id).await?;
+            error: error.map(str::to_owned),
+            trace_id: trace.trace_id.to_string(),
+        };
+        let announce: Box<dyn FnOnce(&Metrics) + Send> = match outcome {
+            Outcome::Success(output) => {
+                output.save(&mut tx, upload.id).await?;
+                // Re-driven and replayed uploads stay on the bulk lane (M3).
+                let next = stage.next().map(|next| {
+                    let trigger = if message.lane() == Lane::Bulk { message.trigger } else { Trigger::Stage };
+                    StageMessage::new(upload.id, next, trigger).to_outbox(&self.topics, trace)
+                });
+                let changed =
+                    advance(&mut tx, upload.id, working, stage.done_state(), &meta(None), next.as_ref()).await?;
+                Box::new(move |m| changed.emit(m))
+            }
+            Outcome::Retry { delay, error } => {
+                let mut retry = message.retry().to_outbox(&self.topics, trace);
+                retry.delay = *delay;
+                let changed =
+                    advance(&mut tx, upload.id, working, UploadState::Retrying, &meta(Some(error)), Some(&retry))
+                        .await?;
+                tracing::info!(attempt, delay_ms = delay.as_millis() as u64, "Retry scheduled after backoff.");
+                Box::new(move |m| changed.emit(m))
+            }
+            Outcome::DeadLetter { reason, error } => {
+                let letter = DeadLetterUpload {
+                    id: upload.id,
+                    from: working,
+                    stage,
+                    payload: raw.payload().unwrap_or_default().to_vec(),
+                    origin: Some(Origin { topic: raw.topic(), partition: raw.partition(), offset: raw.offset() }),
+                    trace,
+                    attempt,
+                    error,
+                    reason,
+                };
+                let dead = fail_to_dlq(&mut tx, &self.topics, letter).await?;
+                Box::new(move |m| dead.emit(m))
+            }
+        };
+        store::mark_processed(&mut tx, &self.consumer_name, message.message_id).await?;
         tx.commit().await?;
-        UploadStateChanged {
-            upload_id: &upload.id.to_string(),
-            from: stage.working_state(),
-            to: UploadState::Failed,
-            attempt,
-        }
-        .emit(&self.metrics);
-        MessageDeadLettered { stage, reason, error }.emit(&self.metrics);
+        announce(&self.metrics);
         Ok(())
     }
 
     /// A message that cannot be tied to an upload goes to the DLQ as is.
-    async fn dead_letter_poison(
-        &self,
-        raw: &BorrowedMessage<'_>,
-        trace: &TraceContext,
-        error: &str,
-    ) -> anyhow::Result<()> {
-        let mut tx = self.store.pool().begin().await?;
-        store::enqueue(&mut tx, &self.dlq_message(raw, trace, 0, error, "poison")).await?;
-        tx.commit().await?;
-        MessageDeadLettered { stage: self.handler.stage(), reason: "poison", error }.emit(&self.metrics);
-        Ok(())
-    }
-
-    fn dlq_message(
-        &self,
-        raw: &BorrowedMessage<'_>,
-        trace: &TraceContext,
-        attempt: i32,
-        error: &str,
-        reason: &str,
-    ) -> OutboxMessage {
-        dead_letter(
+    async fn dead_letter_poison(&self, raw: &OwnedMessage, trace: &TraceContext, error: &str) -> anyhow::Result<()> {
+        let letter = dead_letter(
             &self.topics,
-            self.handler.stage(),
+            H::STAGE,
             raw.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default(),
             raw.payload().unwrap_or_default().to_vec(),
             trace,
             Some(Origin { topic: raw.topic(), partition: raw.partition(), offset: raw.offset() }),
             error,
-            attempt,
-            reason,
-        )
+            0,
+            "poison",
+        );
+        let mut tx = self.store.pool().begin().await?;
+        store::enqueue(&mut tx, &letter).await?;
+        tx.commit().await?;
+        MessageDeadLettered { stage: H::STAGE, reason: "poison", error }.emit(&self.metrics);
+        Ok(())
     }
+}
+
+/// The dedup namespace of a stage's consumers.
+pub fn consumer_name(group_prefix: &str, stage: Stage) -> String {
+    format!("{group_prefix}.{stage}")
 }

@@ -3,16 +3,18 @@
 
 use sqlx::PgConnection;
 
+use super::transition::{advance, Changed};
 use super::{StageMessage, Topics, Trigger};
 use crate::domain::{Stage, TraceContext, UploadState};
-use crate::store::{self, Store, StoreError, TransitionMeta, Upload};
+use crate::store::{Store, StoreError, TransitionMeta, Upload};
 
-#[derive(Debug, PartialEq, Eq)]
+/// What the arrival did; the `Changed` is emitted after the commit.
+#[derive(Debug)]
 pub enum Arrival {
     /// Size verified; convert is queued.
-    Accepted,
+    Accepted(Changed),
     /// The object breaks the size rules; the upload is REJECTED.
-    Rejected { reason: &'static str, detail: String },
+    Rejected { reason: &'static str, detail: String, changed: Changed },
     /// The upload had already moved on: nothing changed.
     Duplicate,
 }
@@ -46,21 +48,14 @@ pub async fn object_arrived(
     Store::set_stored_bytes(conn, upload.id, i64::try_from(size).unwrap_or(i64::MAX)).await?;
     Ok(match rejection {
         Some((reason, detail)) => {
-            Store::transition(
-                conn,
-                upload.id,
-                UploadState::Created,
-                UploadState::Rejected,
-                &meta(Some(detail.clone())),
-            )
-            .await?;
-            Arrival::Rejected { reason, detail }
+            let meta = meta(Some(detail.clone()));
+            let changed = advance(conn, upload.id, UploadState::Created, UploadState::Rejected, &meta, None).await?;
+            Arrival::Rejected { reason, detail, changed }
         }
         None => {
-            Store::transition(conn, upload.id, UploadState::Created, UploadState::Uploaded, &meta(None)).await?;
-            let message = StageMessage::new(upload.id, Stage::Convert, trigger);
-            store::enqueue(conn, &message.to_outbox(topics, &trace)).await?;
-            Arrival::Accepted
+            let convert = StageMessage::new(upload.id, Stage::Convert, trigger).to_outbox(topics, &trace);
+            let to = UploadState::Uploaded;
+            Arrival::Accepted(advance(conn, upload.id, UploadState::Created, to, &meta(None), Some(&convert)).await?)
         }
     })
 }

@@ -1,6 +1,7 @@
 //! The message envelope every stage topic carries, and its headers.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,16 @@ pub struct StageMessage {
     pub upload_id: UploadId,
     pub stage: Stage,
     pub trigger: Trigger,
+    /// When the first attempt was queued; retries keep it, so the retry
+    /// window (M2) counts from the original message.
     pub enqueued_at: DateTime<Utc>,
+    /// 1 for the first try, n + 1 for the retry after attempt n.
+    #[serde(default = "first_attempt")]
+    pub attempt: i32,
+}
+
+fn first_attempt() -> i32 {
+    1
 }
 
 /// Where a dead-lettered message was consumed from (`None` when it never
@@ -84,12 +94,19 @@ pub fn dead_letter(
         key,
         payload,
         headers: headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        delay: Duration::ZERO,
     }
 }
 
 impl StageMessage {
     pub fn new(upload_id: UploadId, stage: Stage, trigger: Trigger) -> Self {
-        Self { message_id: Uuid::new_v4(), upload_id, stage, trigger, enqueued_at: Utc::now() }
+        Self { message_id: Uuid::new_v4(), upload_id, stage, trigger, enqueued_at: Utc::now(), attempt: 1 }
+    }
+
+    /// The next attempt of this message: a new message id (it is a new
+    /// message, not a redelivery), the same lane and original queue time.
+    pub fn retry(&self) -> Self {
+        Self { message_id: Uuid::new_v4(), attempt: self.attempt + 1, ..self.clone() }
     }
 
     pub fn lane(&self) -> Lane {
@@ -110,6 +127,7 @@ impl StageMessage {
             // Serialising a plain struct to JSON cannot fail.
             payload: serde_json::to_vec(self).unwrap_or_default(),
             headers,
+            delay: Duration::ZERO,
         }
     }
 }

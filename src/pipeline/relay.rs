@@ -3,6 +3,7 @@
 //! after Kafka acknowledged it, so a crash repeats a message (removed by
 //! consumer dedup) but never loses one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -28,7 +29,11 @@ pub struct Relay {
     pub delivery_timeout: Duration,
 }
 
-pub async fn run_relay(relay: Relay, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Relays until `shutdown`. Fails (and is restarted by its supervisor)
+/// only when it cannot listen for notifications; a failed batch is retried.
+/// Scheduled messages (retries) are produced once due: the relay wakes
+/// for the next one even when no notification comes.
+pub async fn run_relay(relay: Arc<Relay>, shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut listener = PgListener::connect_with(relay.store.pool()).await?;
     listener.listen(OUTBOX_CHANNEL).await?;
     tracing::info!("Outbox relay started.");
@@ -38,17 +43,31 @@ pub async fn run_relay(relay: Relay, shutdown: CancellationToken) -> anyhow::Res
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(error = %format!("{error:#}"), "Outbox relay batch failed; will retry.");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
             }
+        }
+        let mut wait = relay.poll;
+        if let Ok((pending, next_due)) = relay.store.outbox_status().await {
+            relay.metrics.outbox_pending.set(pending);
+            wait = next_due.map_or(wait, |due| due.min(wait));
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = listener.recv() => {}
-            _ = tokio::time::sleep(relay.poll) => {
-                if let Ok(n) = relay.store.outbox_len().await {
-                    relay.metrics.outbox_pending.set(n);
+            notified = listener.recv() => {
+                // Lost connection: PgListener reconnects on the next recv;
+                // until then the poll below keeps the relay going.
+                if let Err(error) = notified {
+                    tracing::warn!(error = %error, "Outbox notifications interrupted; polling.");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(relay.poll) => {}
+                    }
                 }
             }
+            _ = tokio::time::sleep(wait) => {}
         }
     }
     tracing::info!("Outbox relay stopped.");

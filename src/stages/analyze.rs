@@ -10,9 +10,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::storage_error;
 use crate::audio::{self, AudioError, PitchSettings, SungRange, Timbre};
 use crate::domain::Stage;
-use crate::pipeline::{StageError, StageHandler, StageOutput};
+use crate::pipeline::{ConvertedAudio, JsonColumn, StageContext, StageError, StageHandler};
 use crate::storage::ObjectStore;
-use crate::store::Upload;
 use crate::telemetry::events::ExternalCallTimedOut;
 use crate::telemetry::{Emit, Lane, Metrics};
 
@@ -24,6 +23,10 @@ pub struct VoiceProfile {
     pub timbre: Timbre,
     /// `builtin` or the model server's name for itself.
     pub analyzer: String,
+}
+
+impl JsonColumn for VoiceProfile {
+    const COLUMN: crate::store::JsonColumn = crate::store::JsonColumn::Analysis;
 }
 
 /// Runs the built-in analyzer over WAV bytes (CPU-bound: call it off the
@@ -134,22 +137,19 @@ impl Analyzer {
 }
 
 impl StageHandler for Analyzer {
-    fn stage(&self) -> Stage {
-        Stage::Analyze
-    }
+    const STAGE: Stage = Stage::Analyze;
+    type Input = ConvertedAudio;
+    type Output = VoiceProfile;
 
-    async fn handle(&self, upload: &Upload, lane: Lane) -> Result<StageOutput, StageError> {
-        let key = upload.wav_key.as_deref().ok_or_else(|| StageError::permanent("upload has no converted WAV"))?;
-        let wav = self.objects.get(key).await.map_err(storage_error)?;
-        let _permit = self.permits.acquire(lane).await;
-        let profile = match &self.model {
-            Some(model) => self.call_model(model, wav.to_vec()).await?,
+    async fn handle(&self, input: ConvertedAudio, context: &StageContext<'_>) -> Result<VoiceProfile, StageError> {
+        let wav = self.objects.get(&input.wav_key).await.map_err(storage_error)?;
+        let _permit = self.permits.acquire(context.lane).await;
+        match &self.model {
+            Some(model) => self.call_model(model, wav.to_vec()).await,
             None => tokio::task::spawn_blocking(move || analyze_wav(&wav))
                 .await
-                .map_err(|e| StageError::transient(format!("analysis task failed: {e}")))?
-                .map_err(StageError::permanent)?,
-        };
-        let analysis = serde_json::to_value(&profile).map_err(|e| StageError::permanent(e.to_string()))?;
-        Ok(StageOutput { analysis: Some(analysis), ..StageOutput::default() })
+                .map_err(|e| StageError::from_join("analysis", e))?
+                .map_err(StageError::permanent),
+        }
     }
 }

@@ -5,28 +5,32 @@ use std::time::Duration;
 use super::storage_error;
 use crate::audio::{self, AudioError};
 use crate::domain::Stage;
-use crate::pipeline::{StageError, StageHandler, StageOutput};
+use crate::pipeline::{ConvertedAudio, Recording, StageContext, StageError, StageHandler};
 use crate::storage::ObjectStore;
-use crate::store::Upload;
-use crate::telemetry::Lane;
 
 /// Below this peak a recording is silence or a muted microphone.
 const SILENCE_DBFS: f64 = -50.0;
 
-pub struct Converter {
-    pub objects: ObjectStore,
+/// What a converted recording must satisfy, and its output rate.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvertSettings {
     pub sample_rate: u32,
     pub min_duration: Duration,
+    pub max_duration: Duration,
+}
+
+pub struct Converter {
+    pub objects: ObjectStore,
+    pub settings: ConvertSettings,
 }
 
 /// Decodes, checks and resamples a recording; returns the WAV bytes.
 pub fn convert_recording(
     bytes: Vec<u8>,
     extension: Option<&str>,
-    sample_rate: u32,
-    min_duration: Duration,
+    settings: &ConvertSettings,
 ) -> Result<Vec<u8>, AudioError> {
-    let decoded = audio::decode_to_mono(bytes, extension)?;
+    let decoded = audio::decode_to_mono(bytes, extension, settings.max_duration)?;
     if decoded.truncated || decoded.skipped_packets > 0 {
         tracing::info!(
             truncated = decoded.truncated,
@@ -35,42 +39,35 @@ pub fn convert_recording(
         );
     }
     let seconds = decoded.samples.len() as f64 / f64::from(decoded.sample_rate);
-    if seconds < min_duration.as_secs_f64() {
-        return Err(AudioError::TooShort { seconds, min_seconds: min_duration.as_secs_f64() });
+    if seconds < settings.min_duration.as_secs_f64() {
+        return Err(AudioError::TooShort { seconds, min_seconds: settings.min_duration.as_secs_f64() });
     }
     let peak_dbfs = audio::peak_dbfs(&decoded.samples);
     if peak_dbfs < SILENCE_DBFS {
         return Err(AudioError::Silent { peak_dbfs });
     }
-    let mono = audio::resample(&decoded.samples, decoded.sample_rate, sample_rate);
-    Ok(audio::write_wav_mono(&mono, sample_rate))
-}
-
-/// The container hint: the file's extension, else one from its content type.
-fn extension_of(upload: &Upload) -> Option<String> {
-    let from_name = upload.filename.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
-    from_name.or_else(|| crate::domain::media::extension_for_type(&upload.content_type).map(str::to_owned))
+    let mono = audio::resample(&decoded.samples, decoded.sample_rate, settings.sample_rate);
+    Ok(audio::write_wav_mono(&mono, settings.sample_rate))
 }
 
 impl StageHandler for Converter {
-    fn stage(&self) -> Stage {
-        Stage::Convert
-    }
+    const STAGE: Stage = Stage::Convert;
+    type Input = Recording;
+    type Output = ConvertedAudio;
 
-    async fn handle(&self, upload: &Upload, _lane: Lane) -> Result<StageOutput, StageError> {
-        let bytes = self.objects.get(&upload.object_key).await.map_err(storage_error)?;
-        let extension = extension_of(upload);
-        let (rate, min) = (self.sample_rate, self.min_duration);
+    async fn handle(&self, input: Recording, context: &StageContext<'_>) -> Result<ConvertedAudio, StageError> {
+        let bytes = self.objects.get(&input.object_key).await.map_err(storage_error)?;
+        let settings = self.settings;
         // The blocking thread logs inside the upload's span (traceId).
         let span = tracing::Span::current();
         let wav = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| convert_recording(bytes.to_vec(), extension.as_deref(), rate, min))
+            span.in_scope(|| convert_recording(bytes.to_vec(), input.extension.as_deref(), &settings))
         })
         .await
-        .map_err(|e| StageError::transient(format!("conversion task failed: {e}")))?
+        .map_err(|e| StageError::from_join("conversion", e))?
         .map_err(StageError::permanent)?;
-        let key = format!("wav/{}.wav", upload.id);
-        self.objects.put(&key, wav, "audio/wav").await.map_err(storage_error)?;
-        Ok(StageOutput { wav_key: Some(key), ..StageOutput::default() })
+        let wav_key = format!("wav/{}.wav", context.upload.id);
+        self.objects.put(&wav_key, wav, "audio/wav").await.map_err(storage_error)?;
+        Ok(ConvertedAudio { wav_key })
     }
 }

@@ -1,13 +1,13 @@
 //! The three stages: handlers the pipeline engine calls. Each turns an
-//! upload into a `StageOutput` or a `StageError` saying whether to retry.
+//! typed input into a typed output, or a `StageError` saying whether to retry.
 
 mod analyze;
 mod convert;
 mod recommend;
 
 pub use analyze::{analyze_wav, AnalysisPermits, Analyzer, ModelServer, VoiceProfile};
-pub use convert::{convert_recording, Converter};
-pub use recommend::Recommender;
+pub use convert::{convert_recording, ConvertSettings, Converter};
+pub use recommend::{Recommendations, Recommender};
 
 use crate::pipeline::StageError;
 use crate::storage::StorageError;

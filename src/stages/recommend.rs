@@ -2,14 +2,23 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::VoiceProfile;
-use crate::catalog::{recommend, Catalog};
+use crate::catalog::{recommend, Catalog, Recommendation};
 use crate::domain::Stage;
-use crate::pipeline::{StageError, StageHandler, StageOutput};
-use crate::store::Upload;
-use crate::telemetry::Lane;
+use crate::pipeline::{JsonColumn, StageContext, StageError, StageHandler};
+
+/// Recommend's output: what `GET /v1/uploads/{id}` shows as `result`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Recommendations {
+    pub recommendations: Vec<Recommendation>,
+    pub catalog_size: usize,
+}
+
+impl JsonColumn for Recommendations {
+    const COLUMN: crate::store::JsonColumn = crate::store::JsonColumn::Result;
+}
 
 pub struct Recommender {
     pub catalog: Arc<Catalog>,
@@ -18,18 +27,12 @@ pub struct Recommender {
 }
 
 impl StageHandler for Recommender {
-    fn stage(&self) -> Stage {
-        Stage::Recommend
-    }
+    const STAGE: Stage = Stage::Recommend;
+    type Input = VoiceProfile;
+    type Output = Recommendations;
 
-    async fn handle(&self, upload: &Upload, _lane: Lane) -> Result<StageOutput, StageError> {
-        let analysis = upload.analysis.clone().ok_or_else(|| StageError::permanent("upload has no analysis"))?;
-        let profile: VoiceProfile = serde_json::from_value(analysis)
-            .map_err(|e| StageError::permanent(format!("stored analysis is unreadable: {e}")))?;
-        let songs = recommend(&self.catalog, &profile.range, self.max_key_shift, self.max_results);
-        Ok(StageOutput {
-            result: Some(json!({ "recommendations": songs, "catalog_size": self.catalog.songs.len() })),
-            ..StageOutput::default()
-        })
+    async fn handle(&self, profile: VoiceProfile, _context: &StageContext<'_>) -> Result<Recommendations, StageError> {
+        let recommendations = recommend(&self.catalog, &profile.range, self.max_key_shift, self.max_results);
+        Ok(Recommendations { recommendations, catalog_size: self.catalog.songs.len() })
     }
 }

@@ -8,7 +8,7 @@ mod uploads;
 
 pub use dedup::{mark_processed, purge_processed, was_processed};
 pub use outbox::{enqueue, OutboxMessage, OutboxRow, OUTBOX_CHANNEL};
-pub use uploads::{NewUpload, Transition, TransitionMeta, Upload};
+pub use uploads::{JsonColumn, NewUpload, Transition, TransitionMeta, Upload};
 
 use std::time::Duration;
 
@@ -26,9 +26,10 @@ pub enum StoreError {
     NotFound(UploadId),
     #[error(transparent)]
     Illegal(#[from] IllegalTransition),
-    /// Someone else moved the upload first; nothing was written.
-    #[error("upload {id} is {actual}, not {expected}")]
-    Conflict { id: UploadId, expected: UploadState, actual: UploadState },
+    /// Someone else moved the upload first, or it is retrying another
+    /// stage; nothing was written.
+    #[error("upload {id} is {actual}{}, not {expected}", retry_stage.as_ref().map(|s| format!(" ({s})")).unwrap_or_default())]
+    Conflict { id: UploadId, expected: UploadState, actual: UploadState, retry_stage: Option<String> },
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("stored data is invalid: {0}")]

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 
 use super::uploads::{UploadRow, COLUMNS};
 use super::{Store, StoreError, Upload};
-use crate::domain::{Stage, UploadId, UploadState};
+use crate::domain::{UploadId, UploadState};
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
@@ -57,24 +57,5 @@ impl Store {
         .bind(id.as_uuid())
         .fetch_one(conn)
         .await?)
-    }
-
-    /// The stage an upload in RETRYING was working on.
-    pub async fn retrying_stage(conn: &mut PgConnection, id: UploadId) -> Result<Stage, StoreError> {
-        let from: Option<String> = sqlx::query_scalar(
-            "SELECT from_state FROM upload_transitions WHERE upload_id = $1 AND to_state = 'RETRYING' ORDER BY id DESC LIMIT 1",
-        )
-        .bind(id.as_uuid())
-        .fetch_optional(conn)
-        .await?
-        .flatten();
-        let state: UploadState = from
-            .ok_or_else(|| StoreError::Corrupt(format!("upload {id} is RETRYING without history")))?
-            .parse()
-            .map_err(StoreError::Corrupt)?;
-        Stage::ALL
-            .into_iter()
-            .find(|s| s.working_state() == state)
-            .ok_or_else(|| StoreError::Corrupt(format!("upload {id} retried from {state}")))
     }
 }

@@ -6,7 +6,7 @@ use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use super::{Store, StoreError};
-use crate::domain::{TraceId, UploadId, UploadState, UserId};
+use crate::domain::{Stage, TraceId, UploadId, UploadState, UserId};
 
 /// One upload as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -20,6 +20,8 @@ pub struct Upload {
     pub object_key: String,
     pub wav_key: Option<String>,
     pub state: UploadState,
+    /// The stage being retried, while the upload is RETRYING.
+    pub retry_stage: Option<Stage>,
     pub attempt: i32,
     pub redrives: i32,
     pub trace_id: String,
@@ -49,6 +51,7 @@ pub(super) struct UploadRow {
     object_key: String,
     wav_key: Option<String>,
     state: String,
+    retry_stage: Option<String>,
     attempt: i32,
     redrives: i32,
     trace_id: String,
@@ -73,6 +76,7 @@ impl TryFrom<UploadRow> for Upload {
             object_key: row.object_key,
             wav_key: row.wav_key,
             state: row.state.parse().map_err(StoreError::Corrupt)?,
+            retry_stage: row.retry_stage.map(|s| s.parse()).transpose().map_err(StoreError::Corrupt)?,
             attempt: row.attempt,
             redrives: row.redrives,
             trace_id: row.trace_id,
@@ -83,6 +87,22 @@ impl TryFrom<UploadRow> for Upload {
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
+    }
+}
+
+/// The upload columns that hold a stage's JSON output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonColumn {
+    Analysis,
+    Result,
+}
+
+impl JsonColumn {
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonColumn::Analysis => "analysis",
+            JsonColumn::Result => "result",
+        }
     }
 }
 
@@ -119,7 +139,7 @@ pub struct NewUpload {
 
 pub(super) const COLUMNS: &str =
     "id, user_id, filename, content_type, declared_bytes, stored_bytes, object_key, wav_key, \
-     state, attempt, redrives, trace_id, url_expires_at, analysis, result, last_error, created_at, updated_at";
+     state, retry_stage, attempt, redrives, trace_id, url_expires_at, analysis, result, last_error, created_at, updated_at";
 
 impl Store {
     /// Inserts a CREATED upload, or returns the one this user already made
@@ -206,6 +226,8 @@ impl Store {
 
     /// Moves an upload `from` → `to` if the table allows it and the upload is
     /// still in `from` (compare-and-set), appending the history row.
+    /// Entering RETRYING records the stage that failed; leaving it for a
+    /// stage's working state requires that same stage.
     pub async fn transition(
         conn: &mut PgConnection,
         id: UploadId,
@@ -214,27 +236,34 @@ impl Store {
         meta: &TransitionMeta,
     ) -> Result<(), StoreError> {
         from.check_transition(to)?;
+        let retrying = (to == UploadState::Retrying).then(|| Stage::working_in(from)).flatten();
+        let resuming = (from == UploadState::Retrying).then(|| Stage::working_in(to)).flatten();
         let done = sqlx::query(
             "UPDATE uploads SET state = $3, attempt = $4, last_error = COALESCE($5, last_error), \
-             updated_at = now() WHERE id = $1 AND state = $2",
+             retry_stage = $6, updated_at = now() \
+             WHERE id = $1 AND state = $2 AND ($7::text IS NULL OR retry_stage = $7)",
         )
         .bind(id.as_uuid())
         .bind(from.as_str())
         .bind(to.as_str())
         .bind(meta.attempt)
         .bind(meta.error.as_deref())
+        .bind(retrying.map(Stage::as_str))
+        .bind(resuming.map(Stage::as_str))
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() == 0 {
-            let actual: Option<String> = sqlx::query_scalar("SELECT state FROM uploads WHERE id = $1")
-                .bind(id.as_uuid())
-                .fetch_optional(&mut *conn)
-                .await?;
-            let actual = actual.ok_or(StoreError::NotFound(id))?;
+            let actual: Option<(String, Option<String>)> =
+                sqlx::query_as("SELECT state, retry_stage FROM uploads WHERE id = $1")
+                    .bind(id.as_uuid())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let (actual, retry_stage) = actual.ok_or(StoreError::NotFound(id))?;
             return Err(StoreError::Conflict {
                 id,
                 expected: from,
                 actual: actual.parse().map_err(StoreError::Corrupt)?,
+                retry_stage,
             });
         }
         record(conn, id, Some(from), to, meta).await
@@ -263,24 +292,29 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a stage's output on the upload row.
-    pub async fn save_output(
+    /// Stores convert's output on the upload row.
+    pub async fn save_wav_key(conn: &mut PgConnection, id: UploadId, wav_key: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE uploads SET wav_key = $2 WHERE id = $1")
+            .bind(id.as_uuid())
+            .bind(wav_key)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a stage's JSON output on the upload row.
+    pub async fn save_json(
         conn: &mut PgConnection,
         id: UploadId,
-        wav_key: Option<&str>,
-        analysis: Option<&serde_json::Value>,
-        result: Option<&serde_json::Value>,
+        column: JsonColumn,
+        value: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE uploads SET wav_key = COALESCE($2, wav_key), analysis = COALESCE($3, analysis), \
-             result = COALESCE($4, result) WHERE id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(wav_key)
-        .bind(analysis)
-        .bind(result)
-        .execute(conn)
-        .await?;
+        // The column name comes from a closed enum, never from input.
+        sqlx::query(&format!("UPDATE uploads SET {} = $2 WHERE id = $1", column.name()))
+            .bind(id.as_uuid())
+            .bind(value)
+            .execute(conn)
+            .await?;
         Ok(())
     }
 

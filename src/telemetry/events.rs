@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use super::metrics::{DeadLetterLabels, Metrics, ReasonLabels, StageLabels, TopicLabels, TransitionLabels};
+use super::metrics::{
+    DeadLetterLabels, Metrics, ReasonLabels, StageLabels, StageOnlyLabels, TaskLabels, TopicLabels, TransitionLabels,
+};
 use crate::domain::Lane;
 use crate::domain::{Stage, UploadState};
 
@@ -176,6 +178,38 @@ impl Emit for ExternalCallTimedOut {
             .external_call_timeouts
             .get_or_create(&super::metrics::DependencyLabels { dependency: self.dependency })
             .inc();
+    }
+}
+
+/// A stage run hit its time limit: a transient failure, retried.
+pub struct StageTimedOut {
+    pub stage: Stage,
+    pub limit: Duration,
+}
+
+impl Emit for StageTimedOut {
+    fn emit(self, metrics: &Metrics) {
+        tracing::warn!(stage = self.stage.as_str(), limit_ms = self.limit.as_millis() as u64, "Stage run timed out.");
+        metrics.stage_timeouts.get_or_create(&StageOnlyLabels { stage: self.stage.as_str() }).inc();
+    }
+}
+
+/// A supervised task ended unexpectedly and will be restarted.
+pub struct TaskFailed<'a> {
+    pub task: &'static str,
+    pub error: &'a str,
+    pub restart_in: Duration,
+}
+
+impl Emit for TaskFailed<'_> {
+    fn emit(self, metrics: &Metrics) {
+        tracing::error!(
+            task = self.task,
+            error = self.error,
+            restart_in_ms = self.restart_in.as_millis() as u64,
+            "Task failed; restarting it after a backoff."
+        );
+        metrics.task_restarts.get_or_create(&TaskLabels { task: self.task }).inc();
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::{http::header, response::IntoResponse, routing::get, Router};
+use axum::{http::header, http::StatusCode, response::IntoResponse, routing::get, Router};
 use std::fmt::Write;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
@@ -124,6 +124,18 @@ pub struct DependencyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    /// A supervised task: `relay`, `watchdog`, `state_gauge` or
+    /// `consumer.<stage>.<lane>` (a closed set of nine).
+    pub task: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageOnlyLabels {
+    pub stage: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: &'static str,
     pub git_sha: &'static str,
@@ -147,6 +159,11 @@ pub struct Metrics {
     pub messages_dead_lettered: Family<DeadLetterLabels, Counter>,
     pub outbox_pending: Gauge,
     pub consumer_lag: Family<LagLabels, Gauge>,
+    pub consumer_in_flight: Family<TopicLabels, Gauge>,
+    pub consumer_last_message: Family<TopicLabels, Gauge>,
+    pub stage_timeouts: Family<StageOnlyLabels, Counter>,
+    pub task_running: Family<TaskLabels, Gauge>,
+    pub task_restarts: Family<TaskLabels, Counter>,
     pub kafka_brokers_up: Gauge,
     pub start_time: Gauge,
     pub analysis_permits_in_use: Gauge,
@@ -190,6 +207,11 @@ impl Metrics {
             messages_dead_lettered: Family::default(),
             outbox_pending: Gauge::default(),
             consumer_lag: Family::default(),
+            consumer_in_flight: Family::default(),
+            consumer_last_message: Family::default(),
+            stage_timeouts: Family::default(),
+            task_running: Family::default(),
+            task_restarts: Family::default(),
             kafka_brokers_up: Gauge::default(),
             start_time: Gauge::default(),
             analysis_permits_in_use: Gauge::default(),
@@ -223,6 +245,11 @@ impl Metrics {
         add(r, "messages_dead_lettered", m.messages_dead_lettered.clone());
         add(r, "outbox_pending", m.outbox_pending.clone());
         add(r, "consumer_lag", m.consumer_lag.clone());
+        add(r, "consumer_in_flight", m.consumer_in_flight.clone());
+        add(r, "consumer_last_message_timestamp_seconds", m.consumer_last_message.clone());
+        add(r, "stage_timeouts", m.stage_timeouts.clone());
+        add(r, "task_running", m.task_running.clone());
+        add(r, "task_restarts", m.task_restarts.clone());
         add(r, "kafka_brokers_up", m.kafka_brokers_up.clone());
         add(r, "start_time_seconds", m.start_time.clone());
         m.start_time.set(chrono::Utc::now().timestamp());
@@ -272,6 +299,7 @@ impl Metrics {
                 let _ = self.messages_duplicate.get_or_create(&labels);
                 let _ = self.messages_retried.get_or_create(&labels);
             }
+            let _ = self.stage_timeouts.get_or_create(&StageOnlyLabels { stage });
             for outcome in ["success", "transient_error", "permanent_error"] {
                 let _ = self.stage_duration.get_or_create(&StageLabels { stage, outcome });
             }
@@ -324,6 +352,20 @@ impl Metrics {
     }
     pub fn watchdog_given_up(&self, state: crate::domain::UploadState) {
         self.watchdog_given_up.get_or_create(&StateLabels { state: state.as_str() }).inc();
+    }
+
+    pub fn set_task_running(&self, task: &'static str, running: bool) {
+        self.task_running.get_or_create(&TaskLabels { task }).set(i64::from(running));
+        // Created at 0 with the task, so the first restart is an increase.
+        let _ = self.task_restarts.get_or_create(&TaskLabels { task });
+    }
+
+    /// Drops a stopped consumer's lag series: a consumer that is not
+    /// running reports no lag rather than a frozen one.
+    pub fn clear_consumer_lag(&self, stage: crate::domain::Stage, lane: Lane, partitions: i32) {
+        for partition in 0..partitions {
+            self.consumer_lag.remove(&LagLabels { stage: stage.as_str(), lane, partition });
+        }
     }
 
     pub fn set_consumer_lag(&self, stage: crate::domain::Stage, lane: Lane, partition: i32, lag: i64) {
@@ -379,29 +421,43 @@ pub fn to_text_format(openmetrics: &str) -> String {
 
 /// Serves `/metrics` on its own listener until the task is dropped:
 /// OpenMetrics when the scraper accepts it (Prometheus does), else 0.0.4.
-pub async fn serve_metrics(listener: TcpListener, metrics: Metrics) -> anyhow::Result<()> {
-    let app = Router::new().route(
-        "/metrics",
-        get(move |headers: axum::http::HeaderMap| {
-            let metrics = metrics.clone();
-            async move {
-                let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-                if accept.contains("application/openmetrics-text") {
-                    (
-                        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-                        metrics.encode(),
-                    )
-                        .into_response()
-                } else {
-                    (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-                        to_text_format(&metrics.encode()),
-                    )
-                        .into_response()
+/// Every process (API or worker) also answers `/healthz` and `/readyz`
+/// here: 503 with the list of supervised tasks while any is not running.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    metrics: Metrics,
+    health: crate::supervisor::Health,
+) -> anyhow::Result<()> {
+    let ready = move || {
+        let (ok, tasks) = health.report();
+        let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        (status, axum::Json(serde_json::json!({ "ready": ok, "tasks": tasks })))
+    };
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(move || std::future::ready(ready())))
+        .route(
+            "/metrics",
+            get(move |headers: axum::http::HeaderMap| {
+                let metrics = metrics.clone();
+                async move {
+                    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                    if accept.contains("application/openmetrics-text") {
+                        (
+                            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                            metrics.encode(),
+                        )
+                            .into_response()
+                    } else {
+                        (
+                            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                            to_text_format(&metrics.encode()),
+                        )
+                            .into_response()
+                    }
                 }
-            }
-        }),
-    );
+            }),
+        );
     axum::serve(listener, app).await?;
     Ok(())
 }

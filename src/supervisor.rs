@@ -1,0 +1,160 @@
+//! Supervision of long-running tasks (stage consumers, the outbox relay, the
+//! watchdog): a task that returns an error, returns at all, or panics is
+//! logged at ERROR, counted, marked not running for `/readyz`, and started
+//! again with backoff — an OTP supervisor's one-for-one restart in tokio.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::telemetry::events::TaskFailed;
+use crate::telemetry::{Emit, Metrics};
+
+/// First restart delay; doubled per consecutive failure up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// A dependency that stays down is retried twice a minute: often enough to
+/// resume within 30 s of its return, rarely enough not to flood the logs.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A task that ran this long before failing starts its backoff over.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TaskStatus {
+    pub running: bool,
+    pub restarts: u64,
+    /// Why it last ended, while it is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The supervised tasks of this process and whether each is running.
+#[derive(Clone, Default)]
+pub struct Health {
+    tasks: Arc<Mutex<BTreeMap<&'static str, TaskStatus>>>,
+}
+
+impl Health {
+    fn update(&self, task: &'static str, change: impl FnOnce(&mut TaskStatus)) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(tasks.entry(task).or_insert(TaskStatus { running: false, restarts: 0, error: None }));
+    }
+
+    /// Every task and its status; `true` when all of them are running.
+    pub fn report(&self) -> (bool, BTreeMap<&'static str, TaskStatus>) {
+        let tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        (tasks.values().all(|t| t.running), tasks)
+    }
+}
+
+/// Runs `start()` under supervision until `shutdown`. `task` names it in
+/// logs, `/readyz` and the `task` label (a closed set: see
+/// `telemetry::catalog`).
+pub async fn supervise<F, Fut>(
+    task: &'static str,
+    health: Health,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+    mut start: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        health.update(task, |s| {
+            s.running = true;
+            s.error = None;
+        });
+        metrics.set_task_running(task, true);
+        let started = Instant::now();
+        // Spawned, so a panic is a JoinError here instead of unwinding us.
+        let outcome = tokio::spawn(start()).await;
+        metrics.set_task_running(task, false);
+        if shutdown.is_cancelled() {
+            if let Ok(Err(error)) | Err(error) = outcome.map_err(anyhow::Error::from) {
+                tracing::warn!(task, error = %format!("{error:#}"), "Task ended with an error while stopping.");
+            }
+            health.update(task, |s| s.running = false);
+            return Ok(());
+        }
+        let error = match outcome {
+            Ok(Ok(())) => "ended without being asked to stop".to_owned(),
+            Ok(Err(error)) => format!("{error:#}"),
+            Err(join) if join.is_panic() => format!("panicked: {}", panic_message(join.into_panic())),
+            Err(join) => join.to_string(),
+        };
+        if started.elapsed() >= STABLE_AFTER {
+            backoff = FIRST_BACKOFF;
+        }
+        health.update(task, |s| {
+            s.running = false;
+            s.restarts += 1;
+            s.error = Some(error.clone());
+        });
+        TaskFailed { task, error: &error, restart_in: backoff }.emit(&metrics);
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// The text of a panic payload (`panic!("...")` gives a `&str` or `String`).
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(text) => *text,
+        Err(payload) => payload.downcast_ref::<&str>().map_or_else(|| "unknown panic".to_owned(), |s| (*s).to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_task_is_restarted_and_reported_down_meanwhile() {
+        let health = Health::default();
+        let metrics = Metrics::new();
+        let shutdown = CancellationToken::new();
+        let starts = Arc::new(AtomicUsize::new(0));
+        let (counted, stop) = (starts.clone(), shutdown.clone());
+        let supervisor =
+            tokio::spawn(supervise("relay", health.clone(), metrics.clone(), shutdown.clone(), move || {
+                let (n, stop) = (counted.fetch_add(1, Ordering::SeqCst), stop.clone());
+                async move {
+                    match n {
+                        0 => anyhow::bail!("injected failure"),
+                        1 => panic!("injected panic"),
+                        _ => {
+                            stop.cancelled().await;
+                            Ok(())
+                        }
+                    }
+                }
+            }));
+        // After the first failure the task is down for its 1 s backoff.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (ready, tasks) = health.report();
+        assert!(!ready);
+        assert_eq!(tasks["relay"].error.as_deref(), Some("injected failure"));
+        // 1 s later it restarted, panicked, and is down for 2 s.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(health.report().1["relay"].error.as_deref(), Some("panicked: injected panic"));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (ready, tasks) = health.report();
+        assert!(ready, "{tasks:?}");
+        assert_eq!((starts.load(Ordering::SeqCst), tasks["relay"].restarts), (3, 2));
+        assert!(metrics.encode().contains("orakgarak_task_restarts_total{task=\"relay\"} 2"));
+        shutdown.cancel();
+        supervisor.await.expect("joins").expect("stops cleanly");
+        assert!(!health.report().0, "a stopped task is not running");
+    }
+}
