@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::telemetry::events::TaskFailed;
@@ -36,9 +37,24 @@ pub struct TaskStatus {
 #[derive(Clone, Default)]
 pub struct Health {
     tasks: Arc<Mutex<BTreeMap<&'static str, TaskStatus>>>,
+    faults: Arc<Mutex<BTreeMap<&'static str, Arc<Notify>>>>,
 }
 
 impl Health {
+    /// Ends `task`'s running incarnation as if it had failed (it is then
+    /// restarted like any failed task): for fault-injection tests, and for
+    /// an operator forcing a wedged task to start over. `false` when no
+    /// such task is supervised here.
+    pub fn inject_failure(&self, task: &str) -> bool {
+        let faults = self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        faults.iter().find(|(name, _)| **name == task).map(|(_, fault)| fault.notify_one()).is_some()
+    }
+
+    fn fault(&self, task: &'static str) -> Arc<Notify> {
+        let mut faults = self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        faults.entry(task).or_default().clone()
+    }
+
     fn update(&self, task: &'static str, change: impl FnOnce(&mut TaskStatus)) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         change(tasks.entry(task).or_insert(TaskStatus { running: false, restarts: 0, error: None }));
@@ -66,6 +82,7 @@ where
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let mut backoff = FIRST_BACKOFF;
+    let fault = health.fault(task);
     loop {
         health.update(task, |s| {
             s.running = true;
@@ -74,7 +91,15 @@ where
         metrics.set_task_running(task, true);
         let started = Instant::now();
         // Spawned, so a panic is a JoinError here instead of unwinding us.
-        let outcome = tokio::spawn(start()).await;
+        let mut running = tokio::spawn(start());
+        let outcome = tokio::select! {
+            joined = &mut running => joined,
+            _ = fault.notified() => {
+                running.abort();
+                let _ = running.await;
+                Ok(Err(anyhow::anyhow!("failure injected")))
+            }
+        };
         metrics.set_task_running(task, false);
         if shutdown.is_cancelled() {
             if let Ok(Err(error)) | Err(error) = outcome.map_err(anyhow::Error::from) {
@@ -153,6 +178,13 @@ mod tests {
         assert!(ready, "{tasks:?}");
         assert_eq!((starts.load(Ordering::SeqCst), tasks["relay"].restarts), (3, 2));
         assert!(metrics.encode().contains("orakgarak_task_restarts_total{task=\"relay\"} 2"));
+        // An injected failure ends the running incarnation; it comes back.
+        assert!(!health.inject_failure("no-such-task"));
+        assert!(health.inject_failure("relay"));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(health.report().1["relay"].error.as_deref(), Some("failure injected"));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!((health.report().0, starts.load(Ordering::SeqCst)), (true, 4));
         shutdown.cancel();
         supervisor.await.expect("joins").expect("stops cleanly");
         assert!(!health.report().0, "a stopped task is not running");

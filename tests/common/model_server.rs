@@ -1,9 +1,10 @@
 //! A stand-in for the external model server (P5): speaks the same HTTP
 //! contract (WAV body in, VoiceProfile JSON out), running the real built-in
-//! analyzer behind it. It can be switched to answer 503 (down) or to hang.
+//! analyzer behind it. It can be switched to answer 503 (down) or to hang,
+//! or to refuse one particular recording.
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -20,6 +21,8 @@ pub const HANGING: u8 = 2;
 pub struct ModelServer {
     pub mode: Arc<AtomicU8>,
     pub calls: Arc<AtomicUsize>,
+    /// A recording (WAV body) that gets 503 whatever the mode, while set.
+    pub refused: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
 impl ModelServer {
@@ -37,6 +40,11 @@ impl ModelServer {
         self.mode.store(mode, Ordering::SeqCst);
     }
 
+    /// Answers 503 to exactly this WAV until `refuse(None)`.
+    pub fn refuse(&self, body: Option<Vec<u8>>) {
+        *self.refused.lock().expect("lock") = body;
+    }
+
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
@@ -44,6 +52,9 @@ impl ModelServer {
 
 async fn analyze(State(server): State<ModelServer>, body: Bytes) -> Response {
     server.calls.fetch_add(1, Ordering::SeqCst);
+    if server.refused.lock().expect("lock").as_deref() == Some(&body[..]) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "this recording's shard is down").into_response();
+    }
     match server.mode.load(Ordering::SeqCst) {
         DOWN => (StatusCode::SERVICE_UNAVAILABLE, "model server is warming up").into_response(),
         HANGING => {
