@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::mattermost::StandInMattermost;
-use common::prometheus::{free_port, wait_ready, Prometheus};
+use common::prometheus::{wait_ready, Prometheus};
 use common::{fixture, spawn_app};
 use serde_json::Value;
 
@@ -34,16 +34,19 @@ impl Alertmanager {
         std::fs::write(dir.join("alertmanager.yml"), config).expect("config");
         std::fs::copy(root.join("alertmanager/templates/mattermost.tmpl"), dir.join("templates/mattermost.tmpl"))
             .expect("template");
-        let port = free_port();
-        let mut child = Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
-            .arg(format!("--storage.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("alertmanager.log")).map(Stdio::from).unwrap_or(Stdio::null()))
-            .spawn()
-            .expect("prometheus-alertmanager is installed by scripts/stack.sh");
+        let log = dir.join("alertmanager.log");
+        let (mut child, port) = common::ports::spawn_on_free_port("prometheus-alertmanager", &log, |port| {
+            let mut command = Command::new("prometheus-alertmanager");
+            command
+                .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
+                .arg(format!("--storage.path={}", dir.join("data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--cluster.listen-address=")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).map(Stdio::from).unwrap_or(Stdio::null()));
+            command
+        })
+        .await;
         let url = format!("http://127.0.0.1:{port}");
         wait_ready(&url, &mut child, &dir.join("alertmanager.log")).await;
         Self { child, url, dir }
@@ -196,8 +199,29 @@ async fn faults_page_once_in_mattermost_and_inhibited_alerts_stay_silent() {
     );
     assert_eq!(suppressed["status"]["state"], "suppressed", "{suppressed}");
     assert!(!suppressed["status"]["inhibitedBy"].as_array().expect("inhibitedBy").is_empty());
-    // Longer than the critical route's group_wait (10 s).
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    // A sentinel critical alert sent now, on the same route, reaches
+    // Mattermost only after the route's group_wait: by then a non-inhibited
+    // ApiErrorRate (known to Alertmanager before it) would have been sent.
+    let sentinel = serde_json::json!([{
+        "labels": {"alertname": "DeliverySentinel", "severity": "critical", "service": "test-sentinel"},
+        "annotations": {
+            "summary": "Sentinel for the inhibition test",
+            "description": "Posted by tests/alerting.rs to mark a flush of the critical route.",
+            "runbook_url": "https://github.com/orakgarak/orakgarak/blob/main/docs/runbooks/ServiceDown.md"
+        }
+    }]);
+    let posted = reqwest::Client::new()
+        .post(format!("{}/api/v2/alerts", alertmanager.url))
+        .json(&sentinel)
+        .send()
+        .await
+        .expect("sentinel posted");
+    assert!(posted.status().is_success(), "{}", posted.status());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while mattermost.posts_mentioning("DeliverySentinel").is_empty() {
+        assert!(Instant::now() < deadline, "the sentinel never reached Mattermost");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert!(mattermost.posts_mentioning("ApiErrorRate").is_empty(), "an inhibited alert reached Mattermost");
     for l in loops {
         let statuses = l.await.expect("loop");

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::prometheus::{free_port, Prometheus};
+use common::prometheus::Prometheus;
 use common::promql::{known_metrics, metric_names};
 use common::{fixture, spawn_app_with};
 use orakgarak::dashboards::{all_dashboards, render, AlertThresholds, Panel, PRODUCTION_ONLY_METRICS};
@@ -177,13 +177,18 @@ impl Drop for Exporter {
     }
 }
 
-fn exporter(binary: &str, port: u16, env: &[(&str, &str)]) -> Exporter {
-    let mut command = Command::new(binary);
-    command.arg(format!("--web.listen-address=127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    Exporter(command.spawn().unwrap_or_else(|e| panic!("{binary} is not installed ({e}): run scripts/stack.sh up")))
+async fn exporter(binary: &str, env: &[(&str, &str)]) -> (Exporter, u16) {
+    let log = std::path::PathBuf::from(format!("(stderr of {binary} is discarded)"));
+    let (child, port) = common::ports::spawn_on_free_port(binary, &log, |port| {
+        let mut command = Command::new(binary);
+        command.arg(format!("--web.listen-address=127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command
+    })
+    .await;
+    (Exporter(child), port)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -194,13 +199,12 @@ async fn every_promql_panel_returns_data_from_a_live_pipeline() {
         s.storage.presign_ttl = Duration::from_secs(2);
     })
     .await;
-    let (node_port, pg_port) = (free_port(), free_port());
-    let _node = exporter("prometheus-node-exporter", node_port, &[]);
-    let _pg = exporter(
+    let (_node, node_port) = exporter("prometheus-node-exporter", &[]).await;
+    let (_pg, pg_port) = exporter(
         "prometheus-postgres-exporter",
-        pg_port,
         &[("DATA_SOURCE_NAME", "postgresql://postgres@127.0.0.1:5432/postgres?sslmode=disable")],
-    );
+    )
+    .await;
     let target = app.metrics_url.trim_start_matches("http://").trim_end_matches("/metrics").to_owned();
     let rules = format!("rule_files:\n  - {}/*.yml\n", root().join("alerts").display());
     let prometheus = Prometheus::start(

@@ -8,7 +8,6 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::prometheus::free_port;
 use common::{fixture, isolated_settings, start, states};
 use orakgarak::app::Roles;
 
@@ -20,8 +19,9 @@ struct Broker {
 }
 
 impl Broker {
-    fn start(port: u16, bucket: &str, log: &std::path::Path) -> Self {
-        let child = Command::new("tansu")
+    fn command(port: u16, bucket: &str, log: &std::path::Path) -> Command {
+        let mut command = Command::new("tansu");
+        command
             .args(["broker", "--listener-url", &format!("tcp://127.0.0.1:{port}")])
             .args(["--advertised-listener-url", &format!("tcp://127.0.0.1:{port}")])
             .args(["--storage-engine", &format!("s3://{bucket}/")])
@@ -38,14 +38,13 @@ impl Broker {
                     .open(log)
                     .map(Stdio::from)
                     .unwrap_or(Stdio::null()),
-            )
-            .spawn()
-            .expect("tansu is installed by scripts/stack.sh");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {port}; see {}", log.display());
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            );
+        command
+    }
+
+    async fn start(bucket: &str, log: &std::path::Path) -> Self {
+        let (child, port) =
+            common::ports::spawn_on_free_port("tansu", log, |port| Self::command(port, bucket, log)).await;
         Self { child, port, bucket: bucket.to_owned(), log: log.to_owned() }
     }
 
@@ -54,7 +53,17 @@ impl Broker {
         let _ = self.child.wait();
         std::thread::sleep(Duration::from_secs(1));
         // Same port, same storage: the broker comes back with its log.
-        *self = Broker::start(self.port, &self.bucket.clone(), &self.log.clone());
+        self.child = Self::command(self.port, &self.bucket, &self.log).spawn().expect("tansu restarts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {} again; see {}",
+                self.port,
+                self.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -76,10 +85,9 @@ async fn a_broker_restart_mid_pipeline_loses_nothing_and_runs_nothing_twice() {
         .ensure_bucket()
         .await
         .expect("broker bucket");
-    let port = free_port();
     let log = std::env::temp_dir().join(format!("{bucket}.log"));
-    let mut broker = Broker::start(port, &bucket, &log);
-    settings.kafka.brokers = format!("127.0.0.1:{port}");
+    let mut broker = Broker::start(&bucket, &log).await;
+    settings.kafka.brokers = format!("127.0.0.1:{}", broker.port);
     let app = start(settings, db, Roles::all()).await;
 
     let mut ids = Vec::new();

@@ -258,3 +258,58 @@ async fn a_worker_killed_with_sigkill_mid_run_loses_nothing_and_runs_no_stage_tw
     let _ = worker.wait();
     app.stop().await;
 }
+
+/// A convert stage that panics on every input, as a decoder bug would.
+struct PanickingConverter;
+
+impl orakgarak::pipeline::StageHandler for PanickingConverter {
+    const STAGE: Stage = Stage::Convert;
+    type Input = orakgarak::pipeline::Recording;
+    type Output = orakgarak::pipeline::ConvertedAudio;
+
+    async fn handle(
+        &self,
+        input: Self::Input,
+        _context: &orakgarak::pipeline::StageContext<'_>,
+    ) -> Result<Self::Output, orakgarak::pipeline::StageError> {
+        panic!("index out of bounds decoding {}", input.object_key)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stage_that_panics_fails_the_upload_at_once_instead_of_retrying() {
+    let (settings, db) = isolated_settings().await;
+    // The API and the relay run as usual; convert is the panicking stage.
+    let app = start(settings.clone(), db, Roles { api: true, stages: vec![], lanes: vec![], watchdog: false }).await;
+    let engine = std::sync::Arc::new(orakgarak::pipeline::Engine {
+        handler: std::sync::Arc::new(PanickingConverter),
+        store: app.app.store.clone(),
+        topics: app.app.topics.clone(),
+        metrics: app.app.metrics.clone(),
+        pipeline: settings.pipeline.clone(),
+        time_limit: Duration::from_secs(30),
+        consumer_name: orakgarak::pipeline::consumer_name(&settings.kafka.group_prefix, Stage::Convert),
+    });
+    let stop = tokio_util::sync::CancellationToken::new();
+    let consumer = tokio::spawn(orakgarak::pipeline::run_consumer(
+        engine,
+        app.app.kafka.clone(),
+        orakgarak::telemetry::Lane::Realtime,
+        2,
+        stop.clone(),
+    ));
+    let id = app.upload("take.ogg", "audio/ogg", fixture("sung-a3-e4.ogg")).await;
+    let upload = app.wait_for(&id, Some("FAILED")).await;
+    assert_eq!(states(&upload), ["CREATED", "UPLOADED", "CONVERTING", "FAILED"], "no retries");
+    let error = upload["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("the convert stage panicked: index out of bounds decoding raw/"), "{error}");
+    assert_eq!(
+        app.metric("orakgarak_messages_dead_lettered_total", &["stage=\"convert\"", "reason=\"not_retryable\""]).await,
+        1.0
+    );
+    // The consumer itself is unharmed and stops cleanly.
+    assert!(!consumer.is_finished(), "the panic ended the consumer");
+    stop.cancel();
+    consumer.await.expect("joins").expect("stops cleanly");
+    app.stop().await;
+}

@@ -148,6 +148,15 @@ fn pipeline(t: &AlertThresholds) -> Dashboard {
             .query(&format!("sum by (stage) (rate(orakgarak_messages_duplicate_total{{{J}}}[$__rate_interval]))"), "duplicate {{stage}}"))
         .add(ts("Analysis permit wait", "p95 time an analysis waited for one of the GPU permits.", "s")
             .query(&format!("histogram_quantile(0.95, sum by (le) (rate(orakgarak_analysis_permit_wait_seconds_bucket{{{J}}}[$__rate_interval])))"), "p95 wait"))
+        .add(ts("Supervised tasks running", "Instances where each consumer, the relay and the watchdog run. A dip is a task that failed and is restarting with backoff; /readyz of that instance says why.", "short")
+            .query(&format!("sum by (task) (orakgarak_task_running{{{J}}})"), "{{task}}").min_zero())
+        .add(ts("Task restarts", "Supervised tasks that failed, returned or panicked and were restarted, by task.", "short")
+            .query(&format!("sum by (task) (increase(orakgarak_task_restarts_total{{{J}}}[$__rate_interval]))"), "{{task}}").min_zero())
+        .add(ts("Since a consumer last finished a message", "Seconds since each stage consumer last finished a message (newest over instances). Growing while uploads wait is a stalled pipeline (PipelineStalled).", "s")
+            .query(&format!("time() - max by (stage, lane) (orakgarak_consumer_last_message_timestamp_seconds{{{J}}} > 0)"), "{{stage}} {{lane}}").min_zero())
+        .add(ts("Messages in flight", "Messages each stage consumer has received and not finished (running, queued behind the same upload, or waiting for the database); stage runs cut off by their time limit.", "short")
+            .query(&format!("sum by (stage, lane) (orakgarak_consumer_in_flight{{{J}}})"), "{{stage}} {{lane}}")
+            .query(&format!("sum by (stage) (increase(orakgarak_stage_timeouts_total{{{J}}}[$__rate_interval]))"), "timed out {{stage}}").min_zero())
         .build()
 }
 

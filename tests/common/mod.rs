@@ -5,6 +5,7 @@
 pub mod loki;
 pub mod mattermost;
 pub mod model_server;
+pub mod ports;
 pub mod postgres;
 pub mod prometheus;
 pub mod promql;

@@ -13,10 +13,6 @@ pub struct Prometheus {
     pub dir: PathBuf,
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
-
 impl Prometheus {
     /// `extra` is appended to the generated config (rule_files, alerting, …).
     pub async fn start(targets: &[(&str, String)], extra: &str) -> Self {
@@ -43,15 +39,18 @@ impl Prometheus {
         }
         config.push_str(extra);
         std::fs::write(dir.join("prometheus.yml"), config).expect("config");
-        let port = free_port();
-        let mut child = Command::new("prometheus")
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("prometheus.log")).map(Stdio::from).unwrap_or(Stdio::null()))
-            .spawn()
-            .expect("prometheus starts");
+        let log = dir.join("prometheus.log");
+        let (mut child, port) = super::ports::spawn_on_free_port("prometheus", &log, |port| {
+            let mut command = Command::new("prometheus");
+            command
+                .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+                .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).map(Stdio::from).unwrap_or(Stdio::null()));
+            command
+        })
+        .await;
         let url = format!("http://127.0.0.1:{port}");
         wait_ready(&url, &mut child, &dir.join("prometheus.log")).await;
         Self { child, url, dir }
