@@ -6,6 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/stack.sh up
 cargo fmt --check
+cargo clippy --all-targets -- -D warnings
 # Benchmarks are compiled (so they cannot rot) but not run: they print
 # figures, they do not assert (README, "Benchmarks").
 cargo build --benches

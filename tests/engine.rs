@@ -218,6 +218,10 @@ fn spawn_worker(settings: &Settings) -> Child {
         .env("ORAKGARAK__STORAGE__BUCKET", &settings.storage.bucket)
         .env("ORAKGARAK__HTTP__METRICS_LISTEN", "127.0.0.1:0")
         .env("ORAKGARAK__LOG__LEVEL", "info")
+        // Static membership: the restarted worker takes the killed one's
+        // place in each group at once, as under an orchestrator that keeps
+        // a worker's identity across restarts.
+        .env("ORAKGARAK__KAFKA__CONSUMER__GROUP.INSTANCE.ID", "engine-test-worker")
         .stdout(worker_log(settings))
         .stderr(Stdio::null())
         .spawn()
@@ -228,9 +232,7 @@ fn spawn_worker(settings: &Settings) -> Child {
 async fn a_worker_killed_with_sigkill_mid_run_loses_nothing_and_runs_no_stage_twice() {
     let (settings, db) = isolated_settings().await;
     // This process runs every role; a worker process the test spawns shares
-    // the stage consumer groups with it and is killed mid-run. (A group
-    // whose only member is killed stays without an assignment on tansu 0.6:
-    // see README, "Known defects".)
+    // the stage consumer groups with it and is killed mid-run.
     let app = start(settings.clone(), db, Roles::all()).await;
     let mut worker = spawn_worker(&settings);
     let ids = upload_many(&app, 24).await;
@@ -250,10 +252,7 @@ async fn a_worker_killed_with_sigkill_mid_run_loses_nothing_and_runs_no_stage_tw
         .expect("count");
     assert!(completed < ids.len() as i64, "the kill came after the run");
     let mut worker = spawn_worker(&settings);
-    // tansu 0.6 hands a killed member's partitions over only after about
-    // three minutes (measured here; Kafka does it when the 10 s session
-    // expires): README, "Known defects".
-    wait_completed(&app, &ids, Duration::from_secs(420)).await;
+    wait_completed(&app, &ids, Duration::from_secs(180)).await;
     worker.kill().expect("SIGKILL");
     let _ = worker.wait();
     app.stop().await;
