@@ -230,7 +230,8 @@ async fn faults_page_once_in_mattermost_and_inhibited_alerts_stay_silent() {
     lock.rollback().await.expect("unlock");
 
     // Each page arrived once, and Mattermost accepted every payload.
-    assert_eq!(mattermost.posts_mentioning("DeadLetterGrowth").len(), 1);
+    let dlq_posts: Vec<String> = mattermost.posts_mentioning("DeadLetterGrowth").iter().map(|p| p.readable()).collect();
+    assert_eq!(dlq_posts.len(), 1, "{dlq_posts:#?}");
     assert_eq!(mattermost.posts_mentioning("ServiceDown").len(), 1);
     assert!(mattermost.refused.lock().expect("lock").is_empty(), "{:?}", mattermost.refused.lock());
     a.stop().await;

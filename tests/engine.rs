@@ -312,3 +312,115 @@ async fn a_stage_that_panics_fails_the_upload_at_once_instead_of_retrying() {
     consumer.await.expect("joins").expect("stops cleanly");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retrying_upload_moves_on_only_for_the_stage_that_failed() {
+    use orakgarak::domain::UploadState::*;
+    use orakgarak::store::{StoreError, TransitionMeta};
+    let (settings, db) = isolated_settings().await;
+    let app = start(settings, db, Roles { api: true, stages: vec![], lanes: vec![], watchdog: false }).await;
+    let store = &app.app.store;
+    let id = orakgarak::domain::UploadId::new();
+    let new = orakgarak::store::NewUpload {
+        id,
+        user_id: orakgarak::domain::UserId::parse("alice").expect("user"),
+        idempotency_key: None,
+        filename: "take.ogg".into(),
+        content_type: "audio/ogg".into(),
+        declared_bytes: 1000,
+        object_key: format!("raw/{id}/take.ogg"),
+        trace_id: orakgarak::domain::TraceId::random(),
+        url_expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
+    };
+    store.create_upload(new).await.expect("created");
+    let meta = TransitionMeta { attempt: 1, error: None, trace_id: "0".repeat(32) };
+    for (from, to) in [(Created, Uploaded), (Uploaded, Converting), (Converting, Converted), (Converted, Analyzing)] {
+        store.transition_now(id, from, to, &meta).await.expect("happy path");
+    }
+    store.transition_now(id, Analyzing, Retrying, &meta).await.expect("analysis failed transiently");
+    assert_eq!(store.upload(id).await.expect("row").retry_stage, Some(Stage::Analyze));
+
+    // A stale convert or recommend message cannot resume it...
+    for other in [Converting, Recommending] {
+        let refused = store.transition_now(id, Retrying, other, &meta).await.expect_err("another stage");
+        assert!(matches!(&refused, StoreError::Conflict { retry_stage: Some(s), .. } if s == "analyze"), "{refused}");
+    }
+    let upload = store.upload(id).await.expect("row");
+    assert_eq!((upload.state, upload.retry_stage), (Retrying, Some(Stage::Analyze)), "nothing changed");
+    // ...the analyze retry does, and the retrying stage is cleared.
+    store.transition_now(id, Retrying, Analyzing, &meta).await.expect("the stage that failed");
+    assert_eq!(store.upload(id).await.expect("row").retry_stage, None);
+    app.stop().await;
+}
+
+/// An s3s-fs of the test's own (the shared one is never restarted).
+struct OwnObjectStore {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl OwnObjectStore {
+    fn command(port: u16, dir: &std::path::Path) -> Command {
+        let mut command = Command::new("s3s-fs");
+        command
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", "orakgarak", "--secret-key", "orakgarak-dev-secret"])
+            .arg(dir.join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    }
+
+    async fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("orakgarak-s3-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(dir.join("data")).expect("temp dir");
+        let log = dir.join("(stderr discarded)");
+        let (child, port) = common::ports::spawn_on_free_port("s3s-fs", &log, |port| Self::command(port, &dir)).await;
+        Self { child, port, dir }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    async fn start_again(&mut self) {
+        self.child = Self::command(self.port, &self.dir).spawn().expect("s3s-fs restarts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not listen on {} again", self.port);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for OwnObjectStore {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_object_store_outage_longer_than_every_backoff_loses_nothing_and_fails_nothing() {
+    let mut s3 = OwnObjectStore::start().await;
+    let (mut settings, db) = isolated_settings().await;
+    settings.storage.endpoint = format!("http://127.0.0.1:{}", s3.port);
+    settings.storage.timeout = Duration::from_secs(2);
+    let app = start(settings, db, Roles::all()).await;
+    let ids = upload_many(&app, 16).await;
+    // Down for longer than 1 + 2 + 4 s of retries: with retries spent on
+    // it, every upload would be dead-lettered.
+    s3.stop();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM uploads WHERE state <> 'COMPLETED'")
+        .fetch_one(app.app.store.pool())
+        .await
+        .expect("count");
+    assert!(waiting > 0, "the outage began after the run");
+    s3.start_again().await;
+    // Each upload walks the happy path once: no RETRYING, no FAILED.
+    wait_completed(&app, &ids, Duration::from_secs(120)).await;
+    app.stop().await;
+}

@@ -62,8 +62,16 @@ enum Claim {
 /// How a stage run ended, to be persisted.
 enum Outcome<T> {
     Success(T),
-    Retry { delay: Duration, error: String },
-    DeadLetter { reason: &'static str, error: String },
+    Retry {
+        delay: Duration,
+        error: String,
+    },
+    DeadLetter {
+        reason: &'static str,
+        error: String,
+    },
+    /// A dependency is down: try the same attempt again (never persisted).
+    Unavailable(String),
 }
 
 /// The first infrastructure retry waits this long, doubling up to `MAX_PAUSE`.
@@ -93,7 +101,7 @@ impl<H: StageHandler> Engine<H> {
         let Claim::Run { message, upload, trace, attempt } = claim else { return Ok(()) };
         let span = crate::upload_span!("consume", H::STAGE.as_str(), trace, upload.id);
         async {
-            let outcome = self.run(&message, &upload, lane, attempt).await;
+            let outcome = self.run(&message, &upload, lane, attempt, shutdown).await?;
             self.persistently(shutdown, "storing the stage outcome", || {
                 self.persist(raw, &message, &upload, &trace, attempt, &outcome)
             })
@@ -212,8 +220,39 @@ impl<H: StageHandler> Engine<H> {
         .await
     }
 
-    /// Runs the stage once, under its time limit, with panics contained.
-    async fn run(&self, message: &StageMessage, upload: &Upload, lane: Lane, attempt: i32) -> Outcome<H::Output> {
+    /// Runs the stage under its time limit, with panics contained. While a
+    /// dependency is unavailable the same attempt is tried again (backoff
+    /// up to 5 s, within the retry window); every other outcome is final.
+    async fn run(
+        &self,
+        message: &StageMessage,
+        upload: &Upload,
+        lane: Lane,
+        attempt: i32,
+        shutdown: &CancellationToken,
+    ) -> Result<Outcome<H::Output>, Interrupted> {
+        let mut pause = FIRST_PAUSE;
+        loop {
+            match self.run_once(message, upload, lane, attempt).await {
+                Outcome::Unavailable(error) => {
+                    tracing::warn!(
+                        stage = H::STAGE.as_str(),
+                        error = %error,
+                        retry_in_ms = pause.as_millis() as u64,
+                        "A dependency is unavailable; trying this upload again when it is back."
+                    );
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Err(Interrupted),
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(MAX_PAUSE);
+                }
+                outcome => return Ok(outcome),
+            }
+        }
+    }
+
+    async fn run_once(&self, message: &StageMessage, upload: &Upload, lane: Lane, attempt: i32) -> Outcome<H::Output> {
         let stage = H::STAGE;
         let started = Instant::now();
         let result = match H::Input::from_upload(upload) {
@@ -250,6 +289,9 @@ impl<H: StageHandler> Engine<H> {
         let retries_done = usize::try_from(attempt - 1).unwrap_or(usize::MAX);
         let age = (Utc::now() - message.enqueued_at).to_std().unwrap_or_default();
         let within_window = age < self.pipeline.retry_window;
+        if error.unavailable && within_window {
+            return Outcome::Unavailable(text);
+        }
         match self.pipeline.retry_backoff.get(retries_done) {
             Some(delay) if error.retryable && within_window => Outcome::Retry { delay: *delay, error: text },
             _ => {
@@ -310,6 +352,10 @@ impl<H: StageHandler> Engine<H> {
                         .await?;
                 tracing::info!(attempt, delay_ms = delay.as_millis() as u64, "Retry scheduled after backoff.");
                 Box::new(move |m| changed.emit(m))
+            }
+            Outcome::Unavailable(_) => {
+                tx.rollback().await?;
+                return Ok(());
             }
             Outcome::DeadLetter { reason, error } => {
                 let letter = DeadLetterUpload {

@@ -15,6 +15,10 @@ use crate::telemetry::Lane;
 #[error("{source}")]
 pub struct StageError {
     pub retryable: bool,
+    /// A dependency (the object store) is unreachable: the engine tries the
+    /// same message again until it is back (within the retry window),
+    /// without spending one of the upload's attempts.
+    pub unavailable: bool,
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
@@ -22,11 +26,16 @@ pub struct StageError {
 impl StageError {
     /// Same input, same failure: a corrupt file, a silent recording.
     pub fn permanent(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self { retryable: false, source: source.into() }
+        Self { retryable: false, unavailable: false, source: source.into() }
     }
     /// A dependency was slow or down: worth another attempt.
     pub fn transient(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self { retryable: true, source: source.into() }
+        Self { retryable: true, unavailable: false, source: source.into() }
+    }
+    /// The object store (or another dependency every upload needs) is
+    /// down: waiting for it beats spending attempts and dead-lettering.
+    pub fn unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { retryable: true, unavailable: true, source: source.into() }
     }
     /// A blocking task that panicked fails the same way on the same input
     /// (permanent); one cancelled by a shutdown may succeed later.

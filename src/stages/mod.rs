@@ -12,10 +12,11 @@ pub use recommend::{Recommendations, Recommender};
 use crate::pipeline::StageError;
 use crate::storage::StorageError;
 
-/// A missing object will not appear by retrying; anything else might.
+/// A missing object will not appear by retrying; anything else means the
+/// store is unreachable or failing, and the engine waits for it.
 fn storage_error(error: StorageError) -> StageError {
     match error {
         StorageError::NotFound(_) => StageError::permanent(error),
-        other => StageError::transient(other),
+        other => StageError::unavailable(other),
     }
 }
