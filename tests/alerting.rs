@@ -207,7 +207,7 @@ async fn faults_page_once_in_mattermost_and_inhibited_alerts_stay_silent() {
         "annotations": {
             "summary": "Sentinel for the inhibition test",
             "description": "Posted by tests/alerting.rs to mark a flush of the critical route.",
-            "runbook_url": "https://github.com/orakgarak/orakgarak/blob/main/docs/runbooks/ServiceDown.md"
+            "runbook_url": "https://github.com/orakgarak/orakgarak/blob/main/docs/runbooks/PipelineStalled.md"
         }
     }]);
     let posted = reqwest::Client::new()
