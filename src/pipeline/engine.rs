@@ -80,6 +80,17 @@ const FIRST_PAUSE: Duration = Duration::from_millis(250);
 /// resumes within seconds of it coming back.
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 
+/// Sleeps `pause` (unless the consumer stops first), then doubles it up
+/// to `MAX_PAUSE`.
+async fn back_off(pause: &mut Duration, shutdown: &CancellationToken) -> Result<(), Interrupted> {
+    tokio::select! {
+        _ = shutdown.cancelled() => return Err(Interrupted),
+        _ = tokio::time::sleep(*pause) => {}
+    }
+    *pause = (*pause * 2).min(MAX_PAUSE);
+    Ok(())
+}
+
 fn header<'a>(message: &'a OwnedMessage, name: &str) -> Option<&'a str> {
     let headers = message.headers()?;
     headers.iter().find(|h| h.key == name).and_then(|h| h.value).and_then(|v| std::str::from_utf8(v).ok())
@@ -136,11 +147,7 @@ impl<H: StageHandler> Engine<H> {
                         retry_in_ms = pause.as_millis() as u64,
                         "Infrastructure failure while {what}; retrying this message only."
                     );
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Err(Interrupted),
-                        _ = tokio::time::sleep(pause) => {}
-                    }
-                    pause = (pause * 2).min(MAX_PAUSE);
+                    back_off(&mut pause, shutdown).await?;
                 }
             }
         }
@@ -241,11 +248,7 @@ impl<H: StageHandler> Engine<H> {
                         retry_in_ms = pause.as_millis() as u64,
                         "A dependency is unavailable; trying this upload again when it is back."
                     );
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Err(Interrupted),
-                        _ = tokio::time::sleep(pause) => {}
-                    }
-                    pause = (pause * 2).min(MAX_PAUSE);
+                    back_off(&mut pause, shutdown).await?;
                 }
                 outcome => return Ok(outcome),
             }
