@@ -15,6 +15,9 @@
 //! 4. PostgreSQL (a server of the benchmark's own) restarted mid-run:
 //!    seconds from its return to the first completed stage.
 //!
+//! `ORAKGARAK__*` environment overrides apply to every run (e.g.
+//! `ORAKGARAK__PIPELINE__CONCURRENCY__ANALYZE=8`).
+//!
 //! Anchor beside them: ffmpeg decoding the same take to 16 kHz mono WAV,
 //! the floor of what convert costs per upload on this machine.
 
@@ -44,7 +47,8 @@ fn cpu_seconds() -> f64 {
 
 fn settings() -> anyhow::Result<Settings> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut settings = Settings::load(Some(&root.join("config/orakgarak.yaml")), std::iter::empty())?;
+    // ORAKGARAK__* overrides apply, e.g. ORAKGARAK__PIPELINE__CONCURRENCY__CONVERT=8.
+    let mut settings = Settings::load(Some(&root.join("config/orakgarak.yaml")), std::env::vars())?;
     settings.catalog.path = root.join("catalog/songs.yaml");
     settings.database.max_connections = 40;
     settings.log.level = "warn".into();
