@@ -5,7 +5,8 @@
 //! 300 uploads (default) of a 5-second phone take (Opus, 32 kbit/s,
 //! `benches/fixtures/phone-take-5s.opus`) sent by 16 clients through one
 //! `orakgarak all` process. Printed per run: completed uploads/s, the
-//! process's CPU use over the run (both cores = 200 %), and p50/p99 from the
+//! process's CPU use over the run (both cores = 200 %) next to the whole
+//! machine's (the stack runs on the same two cores), and p50/p99 from the
 //! object-created event (UPLOADED) to COMPLETED. Runs:
 //!
 //! 1. one message in flight per stage consumer (the old engine's pace);
@@ -43,6 +44,16 @@ fn cpu_seconds() -> f64 {
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// (busy, total) jiffies of the whole machine, all cores (/proc/stat).
+fn machine_jiffies() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> =
+        stat.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let total: f64 = fields.iter().take(8).sum();
+    let idle = fields.get(3).copied().unwrap_or(0.0) + fields.get(4).copied().unwrap_or(0.0);
+    (total - idle, total)
 }
 
 fn settings() -> anyhow::Result<Settings> {
@@ -89,6 +100,8 @@ async fn flaky_model(nth: usize) -> anyhow::Result<String> {
 struct RunFigures {
     rate: f64,
     cpu_percent: f64,
+    /// Every process on the machine (PostgreSQL, tansu, s3s-fs too), both cores = 200 %.
+    machine_percent: f64,
     p50: f64,
     p99: f64,
     /// Same, for uploads that never retried.
@@ -102,7 +115,7 @@ async fn run(name: &str, mut settings: Settings, uploads: usize, clients: usize)
     let running = app.start(&Roles::all()).await?;
     let base = format!("http://{}", running.api_addr.context("api")?);
     let bytes = take();
-    let (cpu0, started) = (cpu_seconds(), Instant::now());
+    let (cpu0, machine0, started) = (cpu_seconds(), machine_jiffies(), Instant::now());
     let next = Arc::new(AtomicUsize::new(0));
     let mut senders = Vec::new();
     for c in 0..clients {
@@ -130,6 +143,9 @@ async fn run(name: &str, mut settings: Settings, uploads: usize, clients: usize)
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_percent = 100.0 * (cpu_seconds() - cpu0) / elapsed;
+    let machine1 = machine_jiffies();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let machine_percent = 100.0 * cores * (machine1.0 - machine0.0) / (machine1.1 - machine0.1).max(1.0);
     let rows: Vec<(f64, bool)> = sqlx::query_as(
         "SELECT extract(epoch FROM max(at) FILTER (WHERE to_state = 'COMPLETED') \
                 - min(at) FILTER (WHERE to_state = 'UPLOADED'))::float8, \
@@ -147,13 +163,14 @@ async fn run(name: &str, mut settings: Settings, uploads: usize, clients: usize)
     let figures = RunFigures {
         rate: uploads as f64 / elapsed,
         cpu_percent,
+        machine_percent,
         p50: quantile(all.clone(), 0.5),
         p99: quantile(all, 0.99),
         healthy_p50: quantile(healthy, 0.5),
     };
     println!(
-        "{name:<34} {:>6.1} uploads/s  CPU {:>4.0} %  event→COMPLETED p50 {:>6.2} s  p99 {:>6.2} s  (healthy p50 {:.2} s)",
-        figures.rate, figures.cpu_percent, figures.p50, figures.p99, figures.healthy_p50
+        "{name:<34} {:>6.1} uploads/s  CPU {:>4.0} % (machine {:>4.0} %)  event→COMPLETED p50 {:>6.2} s  p99 {:>6.2} s  (healthy p50 {:.2} s)",
+        figures.rate, figures.cpu_percent, figures.machine_percent, figures.p50, figures.p99, figures.healthy_p50
     );
     running.stop().await?;
     app.store.pool().close().await;
