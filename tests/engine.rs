@@ -167,12 +167,24 @@ async fn a_postgres_restart_mid_pipeline_after_rebalances_loses_nothing_and_runs
     let workers = Roles { api: false, ..Roles::all() };
     let extra = orakgarak::app::App::build(settings.clone()).await.expect("builds");
     let running = extra.start(&Roles { watchdog: false, ..workers }).await.expect("starts");
-    let ids = upload_many(&app, 12).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ids = upload_many(&app, 40).await;
+    let completed = || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM uploads WHERE state = 'COMPLETED'")
+            .fetch_one(app.app.store.pool())
+            .await
+            .expect("count");
+        n
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while completed().await < 3 {
+        assert!(Instant::now() < deadline, "nothing completed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     running.stop().await.expect("leaves its groups");
 
-    // PostgreSQL goes away while uploads are in every stage, for 3 s.
+    // PostgreSQL goes away mid-run, for 3 s.
     let before = app.metric("orakgarak_stage_duration_seconds_count", &["outcome=\"success\""]).await;
+    assert!(completed().await < 40, "the outage would come after the run");
     let pg = tokio::task::spawn_blocking(move || {
         pg.ctl("stop");
         std::thread::sleep(Duration::from_secs(3));
@@ -185,15 +197,15 @@ async fn a_postgres_restart_mid_pipeline_after_rebalances_loses_nothing_and_runs
     let uploads = wait_completed(&app, &ids, Duration::from_secs(180)).await;
     let after = app.metric("orakgarak_stage_duration_seconds_count", &["outcome=\"success\""]).await;
     assert!(after > before, "stages ran after the restart");
-    assert_eq!(uploads.len(), 12);
+    assert_eq!(uploads.len(), 40);
     // No stage ran twice anywhere: 3 runs per upload over both processes.
     let left = common::parse_metric(
         &extra.metrics.encode(),
         "orakgarak_stage_duration_seconds_count",
         &["outcome=\"success\""],
     );
-    assert_eq!(after + left, 36.0, "stage runs for 12 uploads ({after} here, {left} in the worker that left)");
-    println!("PostgreSQL back → all 12 uploads COMPLETED in {:.1} s", back.elapsed().as_secs_f64());
+    assert_eq!(after + left, 120.0, "stage runs for 40 uploads ({after} here, {left} in the worker that left)");
+    println!("PostgreSQL back → all 40 uploads COMPLETED in {:.1} s", back.elapsed().as_secs_f64());
     let (ready, tasks) = app.running.as_ref().expect("running").health.report();
     assert!(ready, "every consumer and the relay run after the outage: {tasks:?}");
     app.stop().await;
@@ -411,14 +423,14 @@ async fn an_object_store_outage_longer_than_every_backoff_loses_nothing_and_fail
     let app = start(settings, db, Roles::all()).await;
     let ids = upload_many(&app, 16).await;
     // Down for longer than 1 + 2 + 4 s of retries: with retries spent on
-    // it, every upload would be dead-lettered.
-    s3.stop();
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // it, every upload still waiting would be dead-lettered.
     let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM uploads WHERE state <> 'COMPLETED'")
         .fetch_one(app.app.store.pool())
         .await
         .expect("count");
-    assert!(waiting > 0, "the outage began after the run");
+    assert!(waiting > 1, "the outage would begin after the run");
+    s3.stop();
+    tokio::time::sleep(Duration::from_secs(10)).await;
     s3.start_again().await;
     // Each upload walks the happy path once: no RETRYING, no FAILED.
     wait_completed(&app, &ids, Duration::from_secs(120)).await;
