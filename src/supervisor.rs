@@ -90,8 +90,11 @@ where
         });
         metrics.set_task_running(task, true);
         let started = Instant::now();
-        // Spawned, so a panic is a JoinError here instead of unwinding us.
+        // Spawned, so a panic is a JoinError here instead of unwinding us;
+        // aborted with us, so aborting a supervisor (a simulated crash)
+        // leaves nothing of its task behind.
         let mut running = tokio::spawn(start());
+        let _abort_with_us = AbortOnDrop(running.abort_handle());
         let outcome = tokio::select! {
             joined = &mut running => joined,
             _ = fault.notified() => {
@@ -128,6 +131,14 @@ where
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -188,5 +199,38 @@ mod tests {
         shutdown.cancel();
         supervisor.await.expect("joins").expect("stops cleanly");
         assert!(!health.report().0, "a stopped task is not running");
+    }
+
+    #[tokio::test]
+    async fn aborting_the_supervisor_aborts_its_task_as_a_crash_would() {
+        struct Dropped(Arc<AtomicUsize>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let seen = dropped.clone();
+        let (health, shutdown) = (Health::default(), CancellationToken::new());
+        let supervisor = tokio::spawn(supervise("relay", health.clone(), Metrics::new(), shutdown, move || {
+            let guard = Dropped(seen.clone());
+            async move {
+                let _guard = guard;
+                std::future::pending::<anyhow::Result<()>>().await
+            }
+        }));
+        while !health.report().1.get("relay").is_some_and(|t| t.running) {
+            tokio::task::yield_now().await;
+        }
+        tokio::task::yield_now().await; // let the task start
+        supervisor.abort();
+        let _ = supervisor.await;
+        for _ in 0..100 {
+            if dropped.load(Ordering::SeqCst) == 1 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the supervised task outlived its aborted supervisor");
     }
 }
