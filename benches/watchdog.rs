@@ -1,5 +1,5 @@
 //! Watchdog scan cost over 1 million upload rows with 0, 100 and 10 000
-//! stuck, and the measured size of one consumer-dedup entry (M1).
+//! stuck, and the measured size of one consumer-dedup entry.
 //!
 //!   scripts/stack.sh up && cargo bench --bench watchdog
 
@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!("plan: {}", plan.iter().map(|p| p.0.trim().to_owned()).collect::<Vec<_>>().join(" / "));
 
-    // M1: what one dedup entry costs, measured (table + primary key + age index).
+    // What one dedup entry costs, measured (table + primary key + age index).
     let entries = 200_000i64;
     sqlx::query(
         "INSERT INTO processed_messages (consumer, message_id) SELECT 'orakgarak.analyze', gen_random_uuid() FROM generate_series(1, $1)",

@@ -41,7 +41,7 @@ pub struct App {
 pub struct Roles {
     pub api: bool,
     pub stages: Vec<Stage>,
-    /// Traffic classes the stage consumers serve (M3: a pool can be
+    /// Traffic classes the stage consumers serve (a pool can be
     /// realtime-only or bulk-only).
     pub lanes: Vec<Lane>,
     /// Run the watchdog on its schedule.
@@ -266,7 +266,7 @@ impl App {
             consumer_name: pipeline::consumer_name(&self.settings.kafka.group_prefix, H::STAGE),
         });
         let concurrency = pipeline.concurrency.get(H::STAGE);
-        // Bulk work (re-drives, replays) has its own topic and consumer (M3).
+        // Bulk work (re-drives, replays) has its own topic and consumer.
         for lane in [Lane::Realtime, Lane::Bulk].into_iter().filter(|l| lanes.contains(l)) {
             let (engine, kafka, stop) = (engine.clone(), self.kafka.clone(), shutdown.clone());
             tasks.push(tokio::spawn(supervise(

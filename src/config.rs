@@ -60,10 +60,10 @@ pub struct AuthSettings {
 pub struct DatabaseSettings {
     pub url: Secret,
     pub max_connections: u32,
-    /// A request waits at most this long for a pooled connection (M5).
+    /// A request waits at most this long for a pooled connection.
     #[serde(deserialize_with = "duration")]
     pub acquire_timeout: Duration,
-    /// Server-side statement_timeout for every session (M5).
+    /// Server-side statement_timeout for every session.
     #[serde(deserialize_with = "duration")]
     pub statement_timeout: Duration,
 }
@@ -79,9 +79,9 @@ pub struct StorageSettings {
     /// Lifetime of a presigned PUT URL; also when the watchdog may expire an upload.
     #[serde(deserialize_with = "duration")]
     pub presign_ttl: Duration,
-    /// P1: 100 MB, checked at declaration and again on the object-created event.
+    /// 100 MB, checked at declaration and again on the object-created event.
     pub max_upload_bytes: u64,
-    /// Every S3 call is bounded (M5).
+    /// Every S3 call is bounded.
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
 }
@@ -92,7 +92,7 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// Topics are `<prefix>.<stage>[.bulk|.dlq]`; tests use a random prefix.
     pub topic_prefix: String,
-    /// Consumer groups are `<group_prefix>.<stage>.<lane>` (P10: another
+    /// Consumer groups are `<group_prefix>.<stage>.<lane>` (another
     /// prefix is another independent reader).
     pub group_prefix: String,
     pub partitions: i32,
@@ -102,10 +102,10 @@ pub struct KafkaSettings {
     pub producer: BTreeMap<String, String>,
     /// Extra librdkafka consumer properties.
     pub consumer: BTreeMap<String, String>,
-    /// How long a produce may wait for the broker's acknowledgement (M5).
+    /// How long a produce may wait for the broker's acknowledgement.
     #[serde(deserialize_with = "duration")]
     pub delivery_timeout: Duration,
-    /// How often stored offsets are committed: one commit per batch (M4).
+    /// How often stored offsets are committed: one commit per batch.
     #[serde(deserialize_with = "duration")]
     pub commit_interval: Duration,
 }
@@ -115,16 +115,16 @@ pub struct KafkaSettings {
 pub struct PipelineSettings {
     /// Stages a `worker` runs when none are given on the command line.
     pub stages: Vec<Stage>,
-    /// P9: one retry after each delay, then the dead-letter topic.
+    /// One retry after each delay, then the dead-letter topic.
     #[serde(deserialize_with = "durations")]
     pub retry_backoff: Vec<Duration>,
-    /// M2: a message older than this is not retried again.
+    /// A message older than this is not retried again: no endless retries.
     #[serde(deserialize_with = "duration")]
     pub retry_window: Duration,
     /// How long the outbox relay sleeps when no notification wakes it.
     #[serde(deserialize_with = "duration")]
     pub outbox_poll: Duration,
-    /// Dedup keys (M1) are kept this long: the topics' retention.
+    /// Dedup keys are kept this long: the topics' retention.
     #[serde(deserialize_with = "duration")]
     pub dedup_retention: Duration,
     /// Messages each stage consumer works on at once (one per upload at a
@@ -165,7 +165,7 @@ pub struct StageLimit(#[serde(deserialize_with = "duration")] pub Duration);
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AnalysisSettings {
-    /// P5: at most this many analyses at once (the GPU in production).
+    /// At most this many analyses at once (the GPU in production).
     pub permits: usize,
     /// Converted audio: mono PCM at this rate. 16 kHz covers the voice's
     /// harmonics for pitch and keeps a 100 MB upload's WAV small.
@@ -179,7 +179,7 @@ pub struct AnalysisSettings {
     pub max_duration: Duration,
     /// Optional external model server that replaces the built-in analyzer.
     pub model_url: Option<String>,
-    /// Hard limit on one model-server call (M5).
+    /// Hard limit on one model-server call.
     #[serde(deserialize_with = "duration")]
     pub model_timeout: Duration,
 }
@@ -196,7 +196,7 @@ pub struct CatalogSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WatchdogSettings {
-    /// Cron with seconds: "0 */30 * * * *" = every 30 minutes (P12).
+    /// Cron with seconds: "0 */30 * * * *" = every 30 minutes.
     pub schedule: String,
     /// Automatic re-drives per upload before it is failed into the DLQ.
     pub max_redrives: i32,
@@ -296,7 +296,7 @@ pub struct LogSettings {
     /// A partial batch is pushed after this long.
     #[serde(deserialize_with = "duration")]
     pub loki_flush_interval: Duration,
-    /// Limit on one push (M5).
+    /// Limit on one push.
     #[serde(deserialize_with = "duration")]
     pub loki_timeout: Duration,
 }

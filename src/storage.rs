@@ -67,7 +67,7 @@ impl ObjectStore {
     }
 
     /// A PUT URL that only accepts a body of exactly `content_length` bytes:
-    /// Content-Length is one of the signed headers (P1).
+    /// Content-Length is one of the signed headers.
     pub async fn presign_put(
         &self,
         key: &str,

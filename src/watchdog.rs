@@ -38,7 +38,7 @@ pub struct RunReport {
     pub given_up: usize,
     pub reconciled: usize,
     pub expired: usize,
-    /// Consumer dedup keys older than the topics' retention, deleted (M1).
+    /// Consumer dedup keys older than the topics' retention, deleted.
     pub dedup_keys_purged: u64,
 }
 

@@ -1,4 +1,4 @@
-//! The compose stack is valid, and monitoring is a profile of its own (D2).
+//! The compose stack is valid, and monitoring is a profile of its own.
 
 use std::path::Path;
 use std::process::Command;

@@ -1,4 +1,4 @@
-//! P11: a broker restart loses nothing. The test runs its own tansu with
+//! A broker restart loses nothing. The test runs its own tansu with
 //! S3-backed storage (on the stack's s3s-fs), pushes uploads through the
 //! pipeline, restarts the broker in the middle, and expects every upload to
 //! complete exactly once.

@@ -273,8 +273,8 @@ async fn another_consumer_group_reads_the_same_topic_independently() {
     let app = spawn_app().await;
     let id = app.upload("take.ogg", "audio/ogg", fixture("sung-a3-e4.ogg")).await;
     app.wait_for(&id, Some("COMPLETED")).await;
-    // An auditing reader with its own group (P10) sees the upload's convert
-    // message from the start, keyed by the upload id (P8)...
+    // An auditing reader with its own group sees the upload's convert
+    // message from the start, keyed by the upload id...
     let group = format!("{}.audit", app.settings.kafka.group_prefix);
     let reader: StreamConsumer = app.app.kafka.consumer_config(&group).create().expect("consumer");
     let topic = app.app.topics.stage(orakgarak::domain::Stage::Convert, orakgarak::telemetry::Lane::Realtime);

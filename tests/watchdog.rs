@@ -62,7 +62,7 @@ async fn a_lost_event_is_reconciled_and_a_missing_object_expires() {
     assert_eq!(app.metric("orakgarak_watchdog_reconciled_total", &[]).await, 1.0);
     assert_eq!(app.metric("orakgarak_watchdog_expired_total", &[]).await, 1.0);
 
-    // Dedup keys older than the retention are purged by the run (M1).
+    // Dedup keys older than the retention are purged by the run.
     sqlx::query("UPDATE processed_messages SET processed_at = now() - interval '30 days'")
         .execute(app.app.store.pool())
         .await

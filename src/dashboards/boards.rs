@@ -97,7 +97,7 @@ fn overview(t: &AlertThresholds) -> Dashboard {
         .add(ts("Error ratio (5xx)", "Share of API requests answered 5xx. Lines: the ApiErrorRate warning and critical thresholds.", "percentunit")
             .query(&format!("sum(rate(orakgarak_http_requests_total{{{J},status_class=\"5xx\"}}[$__rate_interval])) / sum(rate(orakgarak_http_requests_total{{{J}}}[$__rate_interval]))"), "5xx ratio")
             .thresholds(t.get("ApiErrorRate", "warning"), Some(t.get("ApiErrorRate", "critical"))).min_zero())
-        .add(ts("POST /v1/uploads latency", "p50 and p99 time to create an upload. Line: the ApiLatencyHigh threshold (P7: well under 200 ms).", "s")
+        .add(ts("POST /v1/uploads latency", "p50 and p99 time to create an upload. Line: the ApiLatencyHigh threshold (well under 200 ms).", "s")
             .query(&format!("histogram_quantile(0.99, sum by (le) (rate(orakgarak_http_request_duration_seconds_bucket{{{J},method=\"POST\",route=\"/v1/uploads\"}}[$__rate_interval])))"), "p99")
             .query(&format!("histogram_quantile(0.5, sum by (le) (rate(orakgarak_http_request_duration_seconds_bucket{{{J},method=\"POST\",route=\"/v1/uploads\"}}[$__rate_interval])))"), "p50")
             .thresholds(t.get("ApiLatencyHigh", "warning"), None).min_zero())

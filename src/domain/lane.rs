@@ -1,4 +1,4 @@
-//! Traffic classes (M3): fresh user uploads never wait behind bulk work.
+//! Traffic classes: fresh user uploads never wait behind bulk work.
 
 use std::fmt;
 use std::str::FromStr;

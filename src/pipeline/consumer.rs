@@ -3,7 +3,7 @@
 //! message key) so each upload's messages stay in order while independent
 //! uploads run side by side. An offset is stored only when every message
 //! before it in its partition is done (`offsets.rs`), and stored offsets
-//! are committed in batches by librdkafka every `commit_interval` (M4).
+//! are committed in batches by librdkafka every `commit_interval`.
 //! Revoked partitions are forgotten, never fatal: a rebalance does not end
 //! a consumer. The consumer runs under `supervisor::supervise`.
 #![deny(clippy::unwrap_used, clippy::expect_used)]

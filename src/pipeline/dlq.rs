@@ -1,5 +1,5 @@
 //! Dead-letter topics: list what is in them, and replay uploads to their
-//! failed stage once an operator has fixed the cause. Never automatic (P9).
+//! failed stage once an operator has fixed the cause. Never automatic.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -35,7 +35,7 @@ pub struct Engine<H> {
     pub topics: Topics,
     pub metrics: Metrics,
     pub pipeline: PipelineSettings,
-    /// The most one run of this stage may take (M5).
+    /// The most one run of this stage may take.
     pub time_limit: Duration,
     /// The dedup namespace: `<group prefix>.<stage>`.
     pub consumer_name: String,
@@ -338,7 +338,7 @@ impl<H: StageHandler> Engine<H> {
         let announce: Box<dyn FnOnce(&Metrics) + Send> = match outcome {
             Outcome::Success(output) => {
                 output.save(&mut tx, upload.id).await?;
-                // Re-driven and replayed uploads stay on the bulk lane (M3).
+                // Re-driven and replayed uploads stay on the bulk lane.
                 let next = stage.next().map(|next| {
                     let trigger = if message.lane() == Lane::Bulk { message.trigger } else { Trigger::Stage };
                     StageMessage::new(upload.id, next, trigger).to_outbox(&self.topics, trace)

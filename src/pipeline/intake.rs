@@ -20,7 +20,7 @@ pub enum Arrival {
 }
 
 /// In the caller's transaction: locks the upload, checks the stored size
-/// against the limit and the declaration (P1, checked again whatever the
+/// against the limit and the declaration (checked again whatever the
 /// signature promised), and moves CREATED → UPLOADED (queuing convert on
 /// the lane `trigger` implies) or CREATED → REJECTED.
 pub async fn object_arrived(

@@ -37,7 +37,7 @@ impl KafkaClients {
     pub fn producer(&self) -> anyhow::Result<FutureProducer> {
         let mut config = self.base();
         config
-            // M1: idempotence needs transactions-era broker features tansu
+            // No idempotent producer: idempotence needs transactions-era broker features tansu
             // lacks; duplicates are removed by consumers instead.
             .set("enable.idempotence", "false")
             .set("acks", "all")
@@ -51,7 +51,7 @@ impl KafkaClients {
 
     /// A consumer that never commits on its own what it has not finished:
     /// offsets are *stored* by the engine after the work is durable and
-    /// committed in batches every `commit_interval` (M4, P11).
+    /// committed in batches every `commit_interval`.
     pub fn consumer_config(&self, group: &str) -> ClientConfig {
         let mut config = self.base();
         config

@@ -36,13 +36,13 @@ pub enum Trigger {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageMessage {
-    /// Unique per produced message; the consumer's dedup key (M1).
+    /// Unique per produced message; the consumer's dedup key.
     pub message_id: Uuid,
     pub upload_id: UploadId,
     pub stage: Stage,
     pub trigger: Trigger,
     /// When the first attempt was queued; retries keep it, so the retry
-    /// window (M2) counts from the original message.
+    /// window counts from the original message.
     pub enqueued_at: DateTime<Utc>,
     /// 1 for the first try, n + 1 for the retry after attempt n.
     #[serde(default = "first_attempt")]
@@ -116,7 +116,7 @@ impl StageMessage {
         }
     }
 
-    /// The outbox row that produces this message, keyed by upload id (P8)
+    /// The outbox row that produces this message, keyed by upload id
     /// and carrying a child span of `trace`.
     pub fn to_outbox(&self, topics: &Topics, trace: &TraceContext) -> OutboxMessage {
         let mut headers = BTreeMap::new();

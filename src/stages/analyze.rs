@@ -45,9 +45,9 @@ pub fn analyze_wav(bytes: &[u8]) -> Result<VoiceProfile, AudioError> {
     })
 }
 
-/// P5: at most `permits` analyses at once. Bulk work (re-drives, replays)
+/// At most `permits` analyses at once (the GPU guard). Bulk work (re-drives, replays)
 /// may hold at most one of them, so a bulk burst leaves room for fresh
-/// uploads (M3).
+/// uploads.
 #[derive(Clone)]
 pub struct AnalysisPermits {
     all: Arc<Semaphore>,

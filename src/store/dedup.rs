@@ -1,4 +1,4 @@
-//! M1: consumer-side deduplication by message id, kept for the topics'
+//! Consumer-side deduplication by message id, kept for the topics'
 //! retention. Kafka transactions are deliberately not used.
 
 use std::time::Duration;

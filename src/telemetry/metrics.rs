@@ -188,7 +188,7 @@ impl Metrics {
             registry: Arc::new(Registry::default()),
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(|| {
-                // 1 ms .. ~4 s: P7 wants the API well under 200 ms.
+                // 1 ms .. ~4 s: the API must answer well under 200 ms.
                 Histogram::new(exponential_buckets(0.001, 2.0, 13))
             }),
             uploads_created: Counter::default(),

@@ -1,4 +1,4 @@
-//! A stand-in for the external model server (P5): speaks the same HTTP
+//! A stand-in for the external model server: speaks the same HTTP
 //! contract (WAV body in, VoiceProfile JSON out), running the real built-in
 //! analyzer behind it. It can be switched to answer 503 (down) or to hang,
 //! or to refuse one particular recording.
