@@ -18,7 +18,7 @@ use crate::pipeline::{self, Engine, KafkaClients, Relay, StageHandler, Topics};
 use crate::stages::{AnalysisPermits, Analyzer, ConvertSettings, Converter, ModelServer, Recommender};
 use crate::storage::ObjectStore;
 use crate::store::Store;
-use crate::supervisor::{supervise, Health};
+use crate::supervisor::{Health, Supervisor};
 use crate::telemetry::{serve_metrics, Lane, Metrics};
 
 /// What one stage hands the next is one type, checked here by the compiler.
@@ -134,13 +134,13 @@ impl App {
     pub async fn start(&self, roles: &Roles) -> anyhow::Result<Running> {
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
-        let health = Health::default();
+        let supervisor = Supervisor::new(self.metrics.clone(), shutdown.clone());
 
         let metrics_listener = TcpListener::bind(&self.settings.http.metrics_listen)
             .await
             .with_context(|| format!("cannot listen on {}", self.settings.http.metrics_listen))?;
         let metrics_addr = metrics_listener.local_addr()?;
-        let (metrics, probe) = (self.metrics.clone(), health.clone());
+        let (metrics, probe) = (self.metrics.clone(), supervisor.health.clone());
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             tokio::select! { r = serve_metrics(metrics_listener, metrics, probe) => r, _ = stop.cancelled() => Ok(()) }
@@ -176,19 +176,15 @@ impl App {
             delivery_timeout: self.settings.kafka.delivery_timeout,
         });
         let stop = shutdown.clone();
-        let supervised = |task| (task, health.clone(), self.metrics.clone(), shutdown.clone());
-        let (task, h, m, s) = supervised("relay");
-        tasks.push(tokio::spawn(supervise(task, h, m, s, move || pipeline::run_relay(relay.clone(), stop.clone()))));
+        tasks.push(supervisor.spawn("relay", move || pipeline::run_relay(relay.clone(), stop.clone())));
         if roles.watchdog {
             // A database-wide count: one role computes it, not every process.
             let (app, stop) = (self.clone(), shutdown.clone());
-            let (task, h, m, s) = supervised("state_gauge");
-            tasks.push(tokio::spawn(supervise(task, h, m, s, move || refresh_state_gauge(app.clone(), stop.clone()))));
+            tasks.push(supervisor.spawn("state_gauge", move || refresh_state_gauge(app.clone(), stop.clone())));
             let (watchdog, stop) = (Arc::new(self.watchdog()), shutdown.clone());
-            let (task, h, m, s) = supervised("watchdog");
-            tasks.push(tokio::spawn(supervise(task, h, m, s, move || {
-                crate::watchdog::run_scheduled(watchdog.clone(), stop.clone())
-            })));
+            tasks.push(
+                supervisor.spawn("watchdog", move || crate::watchdog::run_scheduled(watchdog.clone(), stop.clone())),
+            );
         }
 
         let analysis = &self.settings.analysis;
@@ -203,7 +199,7 @@ impl App {
                             max_duration: analysis.max_duration,
                         },
                     };
-                    self.spawn_stage(handler, &roles.lanes, &health, &shutdown, &mut tasks);
+                    self.spawn_stage(handler, &roles.lanes, &supervisor, &shutdown, &mut tasks);
                 }
                 Stage::Analyze => {
                     let model = analysis.model_url.as_ref().map(|url| ModelServer {
@@ -217,7 +213,7 @@ impl App {
                         model,
                         metrics: self.metrics.clone(),
                     };
-                    self.spawn_stage(handler, &roles.lanes, &health, &shutdown, &mut tasks);
+                    self.spawn_stage(handler, &roles.lanes, &supervisor, &shutdown, &mut tasks);
                 }
                 Stage::Recommend => {
                     let catalog = Catalog::load(&self.settings.catalog.path)?;
@@ -227,11 +223,11 @@ impl App {
                         max_key_shift: self.settings.catalog.max_key_shift,
                         max_results: self.settings.catalog.max_results,
                     };
-                    self.spawn_stage(handler, &roles.lanes, &health, &shutdown, &mut tasks);
+                    self.spawn_stage(handler, &roles.lanes, &supervisor, &shutdown, &mut tasks);
                 }
             }
         }
-        Ok(Running { api_addr, metrics_addr, shutdown, health, tasks })
+        Ok(Running { api_addr, metrics_addr, shutdown, health: supervisor.health, tasks })
     }
 
     pub fn watchdog(&self) -> crate::watchdog::Watchdog {
@@ -251,7 +247,7 @@ impl App {
         &self,
         handler: H,
         lanes: &[Lane],
-        health: &Health,
+        supervisor: &Supervisor,
         shutdown: &CancellationToken,
         tasks: &mut Vec<JoinHandle<anyhow::Result<()>>>,
     ) {
@@ -269,13 +265,9 @@ impl App {
         // Bulk work (re-drives, replays) has its own topic and consumer.
         for lane in [Lane::Realtime, Lane::Bulk].into_iter().filter(|l| lanes.contains(l)) {
             let (engine, kafka, stop) = (engine.clone(), self.kafka.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(supervise(
-                consumer_task(H::STAGE, lane),
-                health.clone(),
-                self.metrics.clone(),
-                shutdown.clone(),
-                move || pipeline::run_consumer(engine.clone(), kafka.clone(), lane, concurrency, stop.clone()),
-            )));
+            tasks.push(supervisor.spawn(consumer_task(H::STAGE, lane), move || {
+                pipeline::run_consumer(engine.clone(), kafka.clone(), lane, concurrency, stop.clone())
+            }));
         }
     }
 }

@@ -33,11 +33,17 @@ pub struct TaskStatus {
     pub error: Option<String>,
 }
 
-/// The supervised tasks of this process and whether each is running.
+/// The supervised tasks of this process: whether each is running, and the
+/// handle that injects a failure into it.
 #[derive(Clone, Default)]
 pub struct Health {
-    tasks: Arc<Mutex<BTreeMap<&'static str, TaskStatus>>>,
-    faults: Arc<Mutex<BTreeMap<&'static str, Arc<Notify>>>>,
+    tasks: Arc<Mutex<BTreeMap<&'static str, Task>>>,
+}
+
+struct Task {
+    status: TaskStatus,
+    /// Wakes the supervisor to end the running incarnation.
+    fault: Arc<Notify>,
 }
 
 impl Health {
@@ -46,24 +52,55 @@ impl Health {
     /// an operator forcing a wedged task to start over. `false` when no
     /// such task is supervised here.
     pub fn inject_failure(&self, task: &str) -> bool {
-        let faults = self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        faults.iter().find(|(name, _)| **name == task).map(|(_, fault)| fault.notify_one()).is_some()
+        let tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        tasks.iter().find(|(name, _)| **name == task).map(|(_, t)| t.fault.notify_one()).is_some()
     }
 
-    fn fault(&self, task: &'static str) -> Arc<Notify> {
-        let mut faults = self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        faults.entry(task).or_default().clone()
+    /// Registers `task` (not running yet) and returns its fault handle.
+    fn register(&self, task: &'static str) -> Arc<Notify> {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = tasks.entry(task).or_insert_with(|| Task {
+            status: TaskStatus { running: false, restarts: 0, error: None },
+            fault: Arc::default(),
+        });
+        entry.fault.clone()
     }
 
     fn update(&self, task: &'static str, change: impl FnOnce(&mut TaskStatus)) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        change(tasks.entry(task).or_insert(TaskStatus { running: false, restarts: 0, error: None }));
+        if let Some(t) = tasks.get_mut(task) {
+            change(&mut t.status);
+        }
     }
 
     /// Every task and its status; `true` when all of them are running.
     pub fn report(&self) -> (bool, BTreeMap<&'static str, TaskStatus>) {
-        let tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        (tasks.values().all(|t| t.running), tasks)
+        let tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let statuses: BTreeMap<_, _> = tasks.iter().map(|(name, t)| (*name, t.status.clone())).collect();
+        (statuses.values().all(|t| t.running), statuses)
+    }
+}
+
+/// Spawns supervised tasks that share one `Health`, metrics and shutdown.
+#[derive(Clone)]
+pub struct Supervisor {
+    pub health: Health,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+}
+
+impl Supervisor {
+    pub fn new(metrics: Metrics, shutdown: CancellationToken) -> Self {
+        Self { health: Health::default(), metrics, shutdown }
+    }
+
+    /// `supervise(task, …, start)` on its own tokio task.
+    pub fn spawn<F, Fut>(&self, task: &'static str, start: F) -> tokio::task::JoinHandle<anyhow::Result<()>>
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        tokio::spawn(supervise(task, self.health.clone(), self.metrics.clone(), self.shutdown.clone(), start))
     }
 }
 
@@ -82,7 +119,7 @@ where
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let mut backoff = FIRST_BACKOFF;
-    let fault = health.fault(task);
+    let fault = health.register(task);
     loop {
         health.update(task, |s| {
             s.running = true;

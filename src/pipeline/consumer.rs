@@ -23,7 +23,7 @@ use super::offsets::{Epoch, OffsetTracker};
 use super::stage::StageHandler;
 use super::KafkaClients;
 use crate::domain::Stage;
-use crate::telemetry::metrics_labels::{LagLabels, TopicLabels};
+use crate::telemetry::metrics_labels::TopicLabels;
 use crate::telemetry::{Lane, Metrics};
 
 /// librdkafka callbacks: lag statistics for metrics, and revoked
@@ -57,11 +57,7 @@ impl ConsumerContext for Context {
             revoked.extend(partitions.elements().iter().map(|e| e.partition()));
             // Lag of partitions we no longer own is someone else's to report.
             for element in partitions.elements() {
-                self.metrics.consumer_lag.remove(&LagLabels {
-                    stage: self.stage.as_str(),
-                    lane: self.lane,
-                    partition: element.partition(),
-                });
+                self.metrics.remove_consumer_lag(self.stage, self.lane, element.partition());
             }
         }
     }
@@ -86,8 +82,9 @@ impl Drop for LagCleanup {
     }
 }
 
-/// A message waiting for, or in, processing.
+/// A message waiting for, or in, processing, with its ordering key.
 struct Pending {
+    key: Vec<u8>,
     message: OwnedMessage,
     epoch: Epoch,
 }
@@ -140,8 +137,9 @@ pub async fn run_consumer<H: StageHandler>(
             let Some(next) = ready.pop_front() else { break };
             spawn(&mut running, engine.clone(), next, lane, stop_work.clone());
         }
-        metrics.consumer_in_flight.get_or_create(&labels).set(tracker.in_flight() as i64);
-        let can_poll = tracker.in_flight() < max_buffered;
+        let in_flight = tracker.in_flight();
+        metrics.consumer_in_flight.get_or_create(&labels).set(in_flight as i64);
+        let can_poll = in_flight < max_buffered;
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
@@ -149,14 +147,8 @@ pub async fn run_consumer<H: StageHandler>(
                 // A panic outside the stage (the stage's own are contained)
                 // leaves a message unfinished: end, be restarted, redeliver.
                 let done = joined.map_err(|e| anyhow::anyhow!("message task failed: {e}"))?;
-                if !done.interrupted {
+                if finish(&mut tracker, &consumer, &topic, &done) {
                     metrics.consumer_last_message.get_or_create(&labels).set(chrono::Utc::now().timestamp());
-                    if let Some(position) = tracker.complete(done.partition, done.offset, done.epoch) {
-                        // librdkafka stores `offset + 1`: the last done offset goes in.
-                        if let Err(error) = consumer.store_offset(&topic, done.partition, position - 1) {
-                            tracing::debug!(partition = done.partition, error = %error, "Offset not stored (partition no longer assigned).");
-                        }
-                    }
                 }
                 if let Some(queue) = waiting.get_mut(&done.key) {
                     match queue.pop_front() {
@@ -179,13 +171,12 @@ pub async fn run_consumer<H: StageHandler>(
                     }
                 };
                 let epoch = tracker.begin(message.partition(), message.offset());
-                let key = message_key(&message);
-                let pending = Pending { message, epoch };
-                match waiting.get_mut(&key) {
+                let pending = Pending { key: message_key(&message), message, epoch };
+                match waiting.get_mut(&pending.key) {
                     // An earlier message of this upload is in flight: keep order.
                     Some(queue) => queue.push_back(pending),
                     None => {
-                        waiting.insert(key, VecDeque::new());
+                        waiting.insert(pending.key.clone(), VecDeque::new());
                         ready.push_back(pending);
                     }
                 }
@@ -198,11 +189,7 @@ pub async fn run_consumer<H: StageHandler>(
     stop_work.cancel();
     while let Some(joined) = running.join_next().await {
         if let Ok(done) = joined {
-            if !done.interrupted {
-                if let Some(position) = tracker.complete(done.partition, done.offset, done.epoch) {
-                    let _ = consumer.store_offset(&topic, done.partition, position - 1);
-                }
-            }
+            finish(&mut tracker, &consumer, &topic, &done);
         }
     }
     if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
@@ -210,6 +197,27 @@ pub async fn run_consumer<H: StageHandler>(
     }
     tracing::info!(stage = stage.as_str(), lane = lane.as_str(), "Consumer stopped.");
     Ok(())
+}
+
+/// Records a finished message and stores the partition's new commit
+/// position when it advanced. `false` when the message was interrupted
+/// (it will be redelivered).
+fn finish<C: ConsumerContext>(
+    tracker: &mut OffsetTracker,
+    consumer: &StreamConsumer<C>,
+    topic: &str,
+    done: &Finished,
+) -> bool {
+    if done.interrupted {
+        return false;
+    }
+    if let Some(position) = tracker.complete(done.partition, done.offset, done.epoch) {
+        // librdkafka stores `offset + 1`: the last done offset goes in.
+        if let Err(error) = consumer.store_offset(topic, done.partition, position - 1) {
+            tracing::debug!(partition = done.partition, error = %error, "Offset not stored (partition no longer assigned).");
+        }
+    }
+    true
 }
 
 /// The ordering key: the upload id the message is keyed by; a message
@@ -229,14 +237,8 @@ fn spawn<H: StageHandler>(
     stop: CancellationToken,
 ) {
     running.spawn(async move {
-        let Pending { message, epoch } = pending;
+        let Pending { key, message, epoch } = pending;
         let interrupted = engine.process(&message, lane, &stop).await.is_err();
-        Finished {
-            key: message_key(&message),
-            partition: message.partition(),
-            offset: message.offset(),
-            epoch,
-            interrupted,
-        }
+        Finished { key, partition: message.partition(), offset: message.offset(), epoch, interrupted }
     });
 }

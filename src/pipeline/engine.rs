@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use super::message::*;
 use super::stage::{StageContext, StageError, StageHandler, StageInput, StageOutput};
-use super::transition::{advance, fail_to_dlq, DeadLetterUpload};
+use super::transition::{advance, fail_to_dlq, Changed, DeadLetterUpload, DeadLettered};
 use super::Topics;
 use crate::config::PipelineSettings;
 use crate::domain::{Stage, TraceContext, UploadState};
@@ -59,19 +59,20 @@ enum Claim {
     },
 }
 
+/// A dependency the stage needs was unreachable (the error text).
+struct Unavailable(String);
+
+/// What a persisted outcome announces once committed.
+enum Announce {
+    Changed(Changed),
+    DeadLettered(DeadLettered),
+}
+
 /// How a stage run ended, to be persisted.
 enum Outcome<T> {
     Success(T),
-    Retry {
-        delay: Duration,
-        error: String,
-    },
-    DeadLetter {
-        reason: &'static str,
-        error: String,
-    },
-    /// A dependency is down: try the same attempt again (never persisted).
-    Unavailable(String),
+    Retry { delay: Duration, error: String },
+    DeadLetter { reason: &'static str, error: String },
 }
 
 /// The first infrastructure retry waits this long, doubling up to `MAX_PAUSE`.
@@ -241,7 +242,7 @@ impl<H: StageHandler> Engine<H> {
         let mut pause = FIRST_PAUSE;
         loop {
             match self.run_once(message, upload, lane, attempt).await {
-                Outcome::Unavailable(error) => {
+                Err(Unavailable(error)) => {
                     tracing::warn!(
                         stage = H::STAGE.as_str(),
                         error = %error,
@@ -250,12 +251,19 @@ impl<H: StageHandler> Engine<H> {
                     );
                     back_off(&mut pause, shutdown).await?;
                 }
-                outcome => return Ok(outcome),
+                Ok(outcome) => return Ok(outcome),
             }
         }
     }
 
-    async fn run_once(&self, message: &StageMessage, upload: &Upload, lane: Lane, attempt: i32) -> Outcome<H::Output> {
+    /// One run; `Err` when a dependency was unavailable (try it again).
+    async fn run_once(
+        &self,
+        message: &StageMessage,
+        upload: &Upload,
+        lane: Lane,
+        attempt: i32,
+    ) -> Result<Outcome<H::Output>, Unavailable> {
         let stage = H::STAGE;
         let started = Instant::now();
         let result = match H::Input::from_upload(upload) {
@@ -283,7 +291,7 @@ impl<H: StageHandler> Engine<H> {
         let error = match result {
             Ok(output) => {
                 StageCompleted { stage, elapsed }.emit(&self.metrics);
-                return Outcome::Success(output);
+                return Ok(Outcome::Success(output));
             }
             Err(error) => error,
         };
@@ -293,9 +301,9 @@ impl<H: StageHandler> Engine<H> {
         let age = (Utc::now() - message.enqueued_at).to_std().unwrap_or_default();
         let within_window = age < self.pipeline.retry_window;
         if error.unavailable && within_window {
-            return Outcome::Unavailable(text);
+            return Err(Unavailable(text));
         }
-        match self.pipeline.retry_backoff.get(retries_done) {
+        Ok(match self.pipeline.retry_backoff.get(retries_done) {
             Some(delay) if error.retryable && within_window => Outcome::Retry { delay: *delay, error: text },
             _ => {
                 let reason = if !error.retryable {
@@ -307,7 +315,7 @@ impl<H: StageHandler> Engine<H> {
                 };
                 Outcome::DeadLetter { reason, error: text }
             }
-        }
+        })
     }
 
     /// Writes the outcome with the message's dedup key in one transaction.
@@ -335,7 +343,7 @@ impl<H: StageHandler> Engine<H> {
             error: error.map(str::to_owned),
             trace_id: trace.trace_id.to_string(),
         };
-        let announce: Box<dyn FnOnce(&Metrics) + Send> = match outcome {
+        let announce = match outcome {
             Outcome::Success(output) => {
                 output.save(&mut tx, upload.id).await?;
                 // Re-driven and replayed uploads stay on the bulk lane.
@@ -345,7 +353,7 @@ impl<H: StageHandler> Engine<H> {
                 });
                 let changed =
                     advance(&mut tx, upload.id, working, stage.done_state(), &meta(None), next.as_ref()).await?;
-                Box::new(move |m| changed.emit(m))
+                Announce::Changed(changed)
             }
             Outcome::Retry { delay, error } => {
                 let mut retry = message.retry().to_outbox(&self.topics, trace);
@@ -354,11 +362,7 @@ impl<H: StageHandler> Engine<H> {
                     advance(&mut tx, upload.id, working, UploadState::Retrying, &meta(Some(error)), Some(&retry))
                         .await?;
                 tracing::info!(attempt, delay_ms = delay.as_millis() as u64, "Retry scheduled after backoff.");
-                Box::new(move |m| changed.emit(m))
-            }
-            Outcome::Unavailable(_) => {
-                tx.rollback().await?;
-                return Ok(());
+                Announce::Changed(changed)
             }
             Outcome::DeadLetter { reason, error } => {
                 let letter = DeadLetterUpload {
@@ -372,13 +376,15 @@ impl<H: StageHandler> Engine<H> {
                     error,
                     reason,
                 };
-                let dead = fail_to_dlq(&mut tx, &self.topics, letter).await?;
-                Box::new(move |m| dead.emit(m))
+                Announce::DeadLettered(fail_to_dlq(&mut tx, &self.topics, letter).await?)
             }
         };
         store::mark_processed(&mut tx, &self.consumer_name, message.message_id).await?;
         tx.commit().await?;
-        announce(&self.metrics);
+        match announce {
+            Announce::Changed(changed) => changed.emit(&self.metrics),
+            Announce::DeadLettered(dead) => dead.emit(&self.metrics),
+        }
         Ok(())
     }
 

@@ -22,7 +22,7 @@ pub use kafka::{ensure_topics, KafkaClients};
 pub use message::{dead_letter, Origin, StageMessage, Trigger, HEADER_TRACEPARENT};
 pub use relay::{run_relay, Relay};
 pub use stage::{
-    ConvertedAudio, JsonColumn, Recording, StageContext, StageError, StageHandler, StageInput, StageOutput,
+    ConvertedAudio, JsonOutput, Recording, StageContext, StageError, StageHandler, StageInput, StageOutput,
 };
 pub use topics::Topics;
 pub use transition::{advance, fail_to_dlq, Changed, DeadLetterUpload, DeadLettered};

@@ -49,11 +49,8 @@ pub async fn run_relay(relay: Arc<Relay>, shutdown: CancellationToken) -> anyhow
                 }
             }
         }
-        let mut wait = relay.poll;
-        if let Ok((pending, next_due)) = relay.store.outbox_status().await {
-            relay.metrics.outbox_pending.set(pending);
-            wait = next_due.map_or(wait, |due| due.min(wait));
-        }
+        let next_due = relay.store.next_outbox_due().await.ok().flatten();
+        let wait = next_due.map_or(relay.poll, |due| due.min(relay.poll));
         tokio::select! {
             _ = shutdown.cancelled() => break,
             notified = listener.recv() => {
@@ -67,7 +64,11 @@ pub async fn run_relay(relay: Arc<Relay>, shutdown: CancellationToken) -> anyhow
                     }
                 }
             }
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(wait) => {
+                if let Ok(n) = relay.store.outbox_len().await {
+                    relay.metrics.outbox_pending.set(n);
+                }
+            }
         }
     }
     tracing::info!("Outbox relay stopped.");

@@ -116,11 +116,11 @@ impl StageOutput for ConvertedAudio {
 
 /// Outputs kept as a JSON document on the upload (`analysis`, `result`),
 /// typed on both sides by the same struct.
-pub trait JsonColumn: serde::Serialize + serde::de::DeserializeOwned + Send + Sync {
+pub trait JsonOutput: serde::Serialize + serde::de::DeserializeOwned + Send + Sync {
     const COLUMN: crate::store::JsonColumn;
 }
 
-impl<T: JsonColumn> StageInput for T {
+impl<T: JsonOutput> StageInput for T {
     fn from_upload(upload: &Upload) -> Result<Self, StageError> {
         let value = match T::COLUMN {
             crate::store::JsonColumn::Analysis => upload.analysis.as_ref(),
@@ -132,7 +132,7 @@ impl<T: JsonColumn> StageInput for T {
     }
 }
 
-impl<T: JsonColumn> StageOutput for T {
+impl<T: JsonOutput> StageOutput for T {
     async fn save(&self, conn: &mut sqlx::PgConnection, id: UploadId) -> Result<(), StoreError> {
         let value = serde_json::to_value(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Store::save_json(conn, id, T::COLUMN, &value).await

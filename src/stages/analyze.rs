@@ -10,7 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::storage_error;
 use crate::audio::{self, AudioError, PitchSettings, SungRange, Timbre};
 use crate::domain::Stage;
-use crate::pipeline::{ConvertedAudio, JsonColumn, StageContext, StageError, StageHandler};
+use crate::pipeline::{ConvertedAudio, JsonOutput, StageContext, StageError, StageHandler};
 use crate::storage::ObjectStore;
 use crate::telemetry::events::ExternalCallTimedOut;
 use crate::telemetry::{Emit, Lane, Metrics};
@@ -25,7 +25,7 @@ pub struct VoiceProfile {
     pub analyzer: String,
 }
 
-impl JsonColumn for VoiceProfile {
+impl JsonOutput for VoiceProfile {
     const COLUMN: crate::store::JsonColumn = crate::store::JsonColumn::Analysis;
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::VoiceProfile;
 use crate::catalog::{recommend, Catalog, Recommendation};
 use crate::domain::Stage;
-use crate::pipeline::{JsonColumn, StageContext, StageError, StageHandler};
+use crate::pipeline::{JsonOutput, StageContext, StageError, StageHandler};
 
 /// Recommend's output: what `GET /v1/uploads/{id}` shows as `result`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -16,7 +16,7 @@ pub struct Recommendations {
     pub catalog_size: usize,
 }
 
-impl JsonColumn for Recommendations {
+impl JsonOutput for Recommendations {
     const COLUMN: crate::store::JsonColumn = crate::store::JsonColumn::Result;
 }
 

@@ -364,8 +364,13 @@ impl Metrics {
     /// running reports no lag rather than a frozen one.
     pub fn clear_consumer_lag(&self, stage: crate::domain::Stage, lane: Lane, partitions: i32) {
         for partition in 0..partitions {
-            self.consumer_lag.remove(&LagLabels { stage: stage.as_str(), lane, partition });
+            self.remove_consumer_lag(stage, lane, partition);
         }
+    }
+
+    /// Drops one partition's lag series (revoked, or its consumer stopped).
+    pub fn remove_consumer_lag(&self, stage: crate::domain::Stage, lane: Lane, partition: i32) {
+        self.consumer_lag.remove(&LagLabels { stage: stage.as_str(), lane, partition });
     }
 
     pub fn set_consumer_lag(&self, stage: crate::domain::Stage, lane: Lane, partition: i32, lag: i64) {

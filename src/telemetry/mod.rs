@@ -8,7 +8,7 @@ pub mod loki;
 mod metrics;
 pub mod metrics_labels {
     //! Label sets, for code that records metrics directly.
-    pub use super::metrics::{HttpLabels, HttpRouteLabels, LagLabels, OutcomeLabels, StateLabels, TopicLabels};
+    pub use super::metrics::{HttpLabels, HttpRouteLabels, OutcomeLabels, StateLabels, TopicLabels};
 }
 
 pub use crate::domain::Lane;
