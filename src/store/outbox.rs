@@ -31,11 +31,14 @@ pub struct OutboxRow {
 /// The NOTIFY channel that wakes the outbox relay.
 pub const OUTBOX_CHANNEL: &str = "orakgarak_outbox";
 
-/// Writes `message` in the caller's transaction and wakes the relay.
+/// Writes `message` in the caller's transaction and wakes the relay. A
+/// delay counts from this statement (`clock_timestamp()`), not from the
+/// transaction's start (`now()`), so a retry never runs sooner than its
+/// backoff after the failure recorded just before it.
 pub async fn enqueue(conn: &mut PgConnection, message: &OutboxMessage) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO outbox (topic, key, payload, headers, available_at) \
-         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+         VALUES ($1, $2, $3, $4, clock_timestamp() + make_interval(secs => $5))",
     )
     .bind(&message.topic)
     .bind(&message.key)
