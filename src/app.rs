@@ -11,7 +11,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
-use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::domain::{Stage, UploadState};
 use crate::pipeline::{self, Engine, KafkaClients, Relay, StageHandler, Topics};
@@ -191,14 +190,8 @@ impl App {
         for stage in &roles.stages {
             match stage {
                 Stage::Convert => {
-                    let handler = Converter {
-                        objects: self.objects.clone(),
-                        settings: ConvertSettings {
-                            sample_rate: analysis.sample_rate,
-                            min_duration: analysis.min_duration,
-                            max_duration: analysis.max_duration,
-                        },
-                    };
+                    let handler =
+                        Converter { objects: self.objects.clone(), settings: ConvertSettings::from(analysis) };
                     self.spawn_stage(handler, &roles.lanes, &supervisor, &shutdown, &mut tasks);
                 }
                 Stage::Analyze => {
@@ -216,13 +209,8 @@ impl App {
                     self.spawn_stage(handler, &roles.lanes, &supervisor, &shutdown, &mut tasks);
                 }
                 Stage::Recommend => {
-                    let catalog = Catalog::load(&self.settings.catalog.path)?;
-                    tracing::info!(songs = catalog.songs.len(), "Catalog loaded.");
-                    let handler = Recommender {
-                        catalog: Arc::new(catalog),
-                        max_key_shift: self.settings.catalog.max_key_shift,
-                        max_results: self.settings.catalog.max_results,
-                    };
+                    let handler = Recommender::load(&self.settings.catalog)?;
+                    tracing::info!(songs = handler.catalog.songs.len(), "Catalog loaded.");
                     self.spawn_stage(handler, &roles.lanes, &supervisor, &shutdown, &mut tasks);
                 }
             }

@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo(args) => commands::demo::run(settings, &args).await,
         Command::Token(args) => commands::token::run(&settings, &args),
         Command::Catalog(args) => commands::catalog::run(&settings, &args),
+        Command::Analyze(args) => commands::analyze::run(&settings, &args),
         Command::Dashboards(args) => commands::dashboards::run(&args),
     }
 }

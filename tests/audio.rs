@@ -2,6 +2,10 @@
 //! No services needed: this is the audio path the convert and analyze
 //! stages run.
 
+#[path = "common/voices.rs"]
+#[allow(dead_code)]
+mod voices;
+
 use std::time::Duration;
 
 use orakgarak::audio::{write_wav_mono, AudioError};
@@ -80,4 +84,74 @@ fn decoding_stops_past_the_maximum_duration_with_a_readable_error() {
     assert_eq!(error.to_string(), "the recording is longer than the 2 s accepted");
     // The same take under the default cap converts.
     assert!(convert_recording(write_wav_mono(&tone, 16_000), Some("wav"), &LIMITS).is_ok());
+}
+
+/// Converts a synthetic take through the stage's path and returns the
+/// analysed range as MIDI numbers, or the reason it was refused.
+fn sung_range_of(take: &voices::Take) -> Result<(i32, i32), String> {
+    let wav =
+        convert_recording(write_wav_mono(&take.samples, take.rate), Some("wav"), &LIMITS).map_err(|e| e.to_string())?;
+    let profile = analyze_wav(&wav).map_err(|e| e.to_string())?;
+    Ok((profile.range.lowest.midi(), profile.range.highest.midi()))
+}
+
+fn assert_range_within_a_semitone(take: &voices::Take) {
+    let voices::Expected::Range { lowest, highest } = take.expected else { panic!("{} is a negative", take.name) };
+    let (lo, hi) = sung_range_of(take).unwrap_or_else(|e| panic!("{}: refused: {e}", take.name));
+    assert!(
+        (lo - lowest).abs() <= 1 && (hi - highest).abs() <= 1,
+        "{}: sung {lowest}–{highest}, analysed {lo}–{hi}",
+        take.name
+    );
+}
+
+#[test]
+fn a_sopranos_top_notes_survive_room_noise_at_10_db() {
+    let soprano = voices::VOICES.iter().find(|v| v.name == "soprano").expect("soprano");
+    assert_range_within_a_semitone(&voices::sung_take(soprano, voices::Condition::Noise10, 77));
+}
+
+#[test]
+fn a_bass_range_survives_a_high_pass_that_removes_the_fundamental() {
+    // Below 300 Hz a fourth-order high-pass leaves the bass's fundamental
+    // 20–40 dB down: the range must come from the harmonics' periodicity.
+    let bass = voices::VOICES.iter().find(|v| v.name == "bass").expect("bass");
+    assert_range_within_a_semitone(&voices::sung_take(bass, voices::Condition::HighPass, 78));
+}
+
+#[test]
+fn silence_noise_speech_and_a_half_second_take_are_refused_with_a_reason() {
+    for (negative, reason) in [
+        (voices::Negative::Silence, "the recording is silent"),
+        (voices::Negative::Noise, "no sung notes were found"),
+        (voices::Negative::Speech, "no sung notes were found"),
+        (voices::Negative::TooShort, "the recording is too short"),
+    ] {
+        let take = voices::negative_take(negative);
+        let refused = sung_range_of(&take).expect_err(&take.name);
+        assert!(refused.starts_with(reason), "{}: {refused}", take.name);
+    }
+}
+
+#[test]
+fn the_analyze_command_prints_range_and_songs_for_local_files_and_refuses_bad_ones() {
+    let dir = std::env::temp_dir().join(format!("orakgarak-analyze-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let silent = dir.join("silent.wav");
+    std::fs::write(&silent, write_wav_mono(&vec![0.0; 3 * 16_000], 16_000)).expect("write");
+    let sung = format!("{}/tests/fixtures/sung-a3-e4.opus", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orakgarak"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["analyze", "--json", &sung])
+        .arg(&silent)
+        .output()
+        .expect("run orakgarak analyze");
+    assert!(!out.status.success(), "a refused file makes the command fail");
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(results[0]["profile"]["range_names"], "A3–E4", "{results}");
+    assert!(results[0]["result"]["recommendations"].as_array().is_some_and(|r| !r.is_empty()), "{results}");
+    let error = results[1]["error"].as_str().expect("the silent file's reason");
+    assert!(error.starts_with("the recording is silent"), "{error}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 2 recordings could not be analysed"));
+    std::fs::remove_dir_all(&dir).ok();
 }

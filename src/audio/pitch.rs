@@ -1,9 +1,15 @@
-//! YIN pitch tracking (de Cheveigné & Kawahara, 2002) with a voicing
-//! decision from aperiodicity and loudness.
+//! Probabilistic YIN pitch tracking: YIN's difference function
+//! (de Cheveigné & Kawahara, 2002) gives every frame a few candidate
+//! periods, each with the probability that it is the f0 under a prior
+//! over YIN's threshold; a Viterbi path through pitch bins and an unvoiced
+//! state then picks, for the whole take at once, the candidate sequence
+//! that a voice could have sung (pYIN: Mauch & Dixon, 2014). Continuity is
+//! what resists octave errors and noise: a wrong candidate in a few frames
+//! cannot pull the path an octave away and back.
 //!
 //! Frame alignment: a frame's `time` is the centre of the samples its
-//! estimate depends on, so a pitch change at t shows up at t (± half a hop), not one
-//! hop late as with trackers that stamp a frame with its end.
+//! estimate depends on, so a pitch change at t shows up at t (± half a
+//! hop), not one hop late as with trackers that stamp a frame with its end.
 
 /// Tracker parameters; the defaults cover the singing voice.
 #[derive(Debug, Clone, Copy)]
@@ -14,13 +20,16 @@ pub struct PitchSettings {
     pub max_hz: f64,
     /// 10 ms hops: short enough to follow ornaments, long enough to be cheap.
     pub hop_seconds: f64,
-    /// YIN's absolute threshold on the normalised difference.
-    pub threshold: f64,
-    /// A frame counts as voiced only below this aperiodicity.
-    pub max_aperiodicity: f64,
-    /// ...and within this many dB of the loudest frame (breath, room noise
-    /// and reverb tails are quieter).
+    /// YIN's integration window: longer averages out more noise, shorter
+    /// follows faster changes.
+    pub window_seconds: f64,
+    /// A frame more than this many dB below the loudest frame is not
+    /// voiced (breath, room tone and reverb tails are quieter).
     pub dynamic_range_db: f64,
+    /// Probability per frame of switching between voiced and unvoiced.
+    pub switch_probability: f64,
+    /// Largest pitch change between two frames, in semitones.
+    pub max_step_semitones: f64,
 }
 
 impl Default for PitchSettings {
@@ -29,9 +38,10 @@ impl Default for PitchSettings {
             min_hz: 65.0,
             max_hz: 1100.0,
             hop_seconds: 0.010,
-            threshold: 0.12,
-            max_aperiodicity: 0.25,
+            window_seconds: 0.040,
             dynamic_range_db: 35.0,
+            switch_probability: 0.01,
+            max_step_semitones: 5.0,
         }
     }
 }
@@ -42,108 +52,260 @@ pub struct PitchFrame {
     pub time: f64,
     /// Estimated f0 in Hz, when voiced.
     pub hz: Option<f64>,
-    /// 0 = perfectly periodic, 1 = noise.
+    /// 0 = perfectly periodic, 1 = noise (YIN's normalised difference at
+    /// the chosen period, or its lowest dip when unvoiced).
     pub aperiodicity: f64,
     pub rms_db: f64,
+}
+
+/// Pitch bins of the path: 20 cents apart.
+const BINS_PER_SEMITONE: f64 = 5.0;
+/// Prior over YIN's threshold: Beta(2, 18), mean 0.1 (pYIN's choice).
+const THRESHOLD_BETA: f64 = 18.0;
+/// Share of the threshold prior left over when no dip falls under a
+/// threshold that the lowest dip still gets (pYIN's absolute-minimum rule).
+const ABSOLUTE_MINIMUM_SHARE: f64 = 0.01;
+
+/// One dip of the normalised difference: a candidate period.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    lag: f64,
+    value: f64,
+    probability: f64,
 }
 
 pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) -> Vec<PitchFrame> {
     let rate = f64::from(sample_rate);
     let tau_min = (rate / settings.max_hz).floor().max(2.0) as usize;
     let tau_max = (rate / settings.min_hz).ceil() as usize;
-    let window = tau_max;
+    let window = ((settings.window_seconds * rate).round() as usize).max(tau_max);
     let frame_len = window + tau_max + 1;
     let hop = ((rate * settings.hop_seconds).round() as usize).max(1);
     if samples.len() < frame_len {
         return Vec::new();
     }
 
-    let mut frames = Vec::with_capacity((samples.len() - frame_len) / hop + 1);
-    let mut diff = vec![0f64; tau_max + 1];
-    let mut start = 0;
-    while start + frame_len <= samples.len() {
+    let count = (samples.len() - frame_len) / hop + 1;
+    let mut starts = Vec::with_capacity(count);
+    let mut rms = Vec::with_capacity(count);
+    let mut candidates = Vec::with_capacity(count);
+    let mut yin = Yin::new(window, tau_max);
+    for k in 0..count {
+        let start = k * hop;
         let frame = &samples[start..start + frame_len];
-        let energy: f64 = frame[..window].iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / window as f64;
-        let rms_db = 10.0 * energy.max(1e-12).log10();
-        difference(frame, window, &mut diff);
-        let (tau, aperiodicity) = best_lag(&mut diff, tau_min, tau_max, settings.threshold);
-        // The evidence for lag τ lies in [start, start + window + τ]: stamp
-        // the frame at the centre of that, not of the whole buffer.
-        let span = window as f64 + tau.unwrap_or(tau_max as f64);
-        frames.push(PitchFrame {
-            time: (start as f64 + span / 2.0) / rate,
-            hz: tau.map(|t| rate / t),
-            aperiodicity,
-            rms_db,
-        });
-        start += hop;
+        let energy = yin.difference(frame);
+        rms.push(10.0 * (energy / window as f64).max(1e-12).log10());
+        candidates.push(yin.candidates(tau_min, tau_max));
+        starts.push(start);
     }
 
-    let loudest = frames.iter().map(|f| f.rms_db).fold(f64::NEG_INFINITY, f64::max);
+    let loudest = rms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let floor = (loudest - settings.dynamic_range_db).max(-60.0);
-    for frame in &mut frames {
-        if frame.rms_db < floor || frame.aperiodicity > settings.max_aperiodicity {
-            frame.hz = None;
-        }
-    }
-    frames
-}
+    let bins = Bins::new(rate, settings);
+    let path = bins.viterbi(&candidates, &rms, floor, settings);
 
-/// d(τ) = Σ (x[j] − x[j+τ])² over the window.
-fn difference(frame: &[f32], window: usize, diff: &mut [f64]) {
-    diff[0] = 0.0;
-    for tau in 1..diff.len() {
-        let mut sum = 0.0f64;
-        for j in 0..window {
-            let d = f64::from(frame[j]) - f64::from(frame[j + tau]);
-            sum += d * d;
-        }
-        diff[tau] = sum;
-    }
-}
-
-/// Cumulative-mean-normalises `diff` in place and picks the first dip under
-/// the threshold (or the global minimum), refined by parabolic interpolation.
-fn best_lag(diff: &mut [f64], tau_min: usize, tau_max: usize, threshold: f64) -> (Option<f64>, f64) {
-    let mut running = 0.0;
-    diff[0] = 1.0;
-    for (tau, d) in diff.iter_mut().enumerate().take(tau_max + 1).skip(1) {
-        running += *d;
-        *d = if running > 0.0 { *d * tau as f64 / running } else { 1.0 };
-    }
-    let mut chosen = None;
-    let mut tau = tau_min;
-    while tau < tau_max {
-        if diff[tau] < threshold {
-            while tau + 1 < tau_max && diff[tau + 1] < diff[tau] {
-                tau += 1;
+    (0..count)
+        .map(|k| {
+            let chosen = path[k].and_then(|bin| bins.nearest(&candidates[k], bin));
+            let lag = chosen.map_or(tau_max as f64, |c| c.lag);
+            let lowest = candidates[k].iter().map(|c| c.value).fold(1.0, f64::min);
+            // The evidence for lag τ lies in [start, start + window + τ].
+            PitchFrame {
+                time: (starts[k] as f64 + (window as f64 + lag) / 2.0) / rate,
+                hz: chosen.map(|c| rate / c.lag),
+                aperiodicity: chosen.map_or(lowest, |c| c.value).clamp(0.0, 1.0),
+                rms_db: rms[k],
             }
-            chosen = Some(tau);
-            break;
-        }
-        tau += 1;
+        })
+        .collect()
+}
+
+/// YIN's difference function, d(τ) = Σ (x[j] − x[j+τ])², computed as
+/// e(0) + e(τ) − 2·r(τ) from running energies and a vectorised
+/// correlation, then cumulative-mean normalised.
+struct Yin {
+    window: usize,
+    squares: Vec<f64>,
+    cmnd: Vec<f64>,
+}
+
+impl Yin {
+    fn new(window: usize, tau_max: usize) -> Self {
+        Self { window, squares: vec![0.0; window + tau_max + 2], cmnd: vec![1.0; tau_max + 2] }
     }
-    let tau = match chosen {
-        Some(t) => t,
-        None => {
-            let (t, _) = diff[tau_min..tau_max].iter().enumerate().fold((0, f64::INFINITY), |(bi, bv), (i, v)| {
-                if *v < bv {
-                    (i, *v)
-                } else {
-                    (bi, bv)
+
+    /// Fills the normalised difference for `frame`; returns the mean-square
+    /// energy of its first window.
+    fn difference(&mut self, frame: &[f32]) -> f64 {
+        let w = self.window;
+        self.squares[0] = 0.0;
+        for (j, x) in frame.iter().enumerate() {
+            self.squares[j + 1] = self.squares[j] + f64::from(*x) * f64::from(*x);
+        }
+        let head = &frame[..w];
+        let e0 = self.squares[w];
+        let mut running = 0.0;
+        self.cmnd[0] = 1.0;
+        for tau in 1..self.cmnd.len().min(frame.len() - w + 1) {
+            let e_tau = self.squares[tau + w] - self.squares[tau];
+            let d = (e0 + e_tau - 2.0 * f64::from(dot(head, &frame[tau..tau + w]))).max(0.0);
+            running += d;
+            self.cmnd[tau] = if running > 0.0 { d * tau as f64 / running } else { 1.0 };
+        }
+        e0
+    }
+
+    /// The dips between `tau_min` and `tau_max` with their probabilities:
+    /// under a threshold s, YIN picks the first dip below s; a dip's
+    /// probability is the prior mass of the thresholds that pick it.
+    fn candidates(&self, tau_min: usize, tau_max: usize) -> Vec<Candidate> {
+        let d = &self.cmnd;
+        let mut out: Vec<Candidate> = Vec::new();
+        let mut lowest_before = 1.0f64;
+        for tau in tau_min.max(1)..tau_max {
+            if !(d[tau] < d[tau - 1] && d[tau] <= d[tau + 1]) {
+                continue;
+            }
+            let (a, b, c) = (d[tau - 1], d[tau], d[tau + 1]);
+            let denom = a - 2.0 * b + c;
+            let shift = if denom.abs() > 1e-12 { (0.5 * (a - c) / denom).clamp(-0.5, 0.5) } else { 0.0 };
+            let value = (b - 0.25 * (a - c) * shift).max(0.0);
+            let probability =
+                if value < lowest_before { threshold_cdf(lowest_before) - threshold_cdf(value) } else { 0.0 };
+            lowest_before = lowest_before.min(value);
+            out.push(Candidate { lag: tau as f64 + shift, value, probability });
+        }
+        let picked: f64 = out.iter().map(|c| c.probability).sum();
+        let left = (1.0 - picked).max(0.0);
+        if let Some(deepest) = out.iter_mut().min_by(|x, y| x.value.total_cmp(&y.value)) {
+            deepest.probability += left * ABSOLUTE_MINIMUM_SHARE;
+        }
+        out.retain(|c| c.probability > 1e-6);
+        out
+    }
+}
+
+/// P(threshold < x) under Beta(2, β): 1 − (1 − x)^β (1 + βx).
+fn threshold_cdf(x: f64) -> f64 {
+    let x = x.clamp(0.0, 1.0);
+    1.0 - (1.0 - x).powf(THRESHOLD_BETA) * (1.0 + THRESHOLD_BETA * x)
+}
+
+/// Σ a[j]·b[j] in eight independent lanes, which the compiler turns into
+/// SIMD (a single running sum would have to stay sequential).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (chunks_a, chunks_b) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = chunks_a.remainder().iter().zip(chunks_b.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in chunks_a.zip(chunks_b) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// The pitch grid the path moves on.
+struct Bins {
+    rate: f64,
+    /// MIDI number of bin 0.
+    base: f64,
+    count: usize,
+}
+
+impl Bins {
+    fn new(rate: f64, settings: &PitchSettings) -> Self {
+        let base = crate::domain::hz_to_midi(settings.min_hz);
+        let top = crate::domain::hz_to_midi(settings.max_hz);
+        Self { rate, base, count: ((top - base) * BINS_PER_SEMITONE).ceil() as usize + 1 }
+    }
+
+    fn of(&self, candidate: &Candidate) -> Option<usize> {
+        let midi = crate::domain::hz_to_midi(self.rate / candidate.lag);
+        let bin = ((midi - self.base) * BINS_PER_SEMITONE).round();
+        (bin >= 0.0 && (bin as usize) < self.count).then_some(bin as usize)
+    }
+
+    /// The frame's candidate the path's bin stands for.
+    fn nearest(&self, candidates: &[Candidate], bin: usize) -> Option<Candidate> {
+        candidates
+            .iter()
+            .filter_map(|c| self.of(c).map(|b| (b.abs_diff(bin), c)))
+            .filter(|(distance, _)| *distance <= 1)
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, c)| *c)
+    }
+
+    /// The most probable sequence of states (a bin, or `None` for
+    /// unvoiced) given every frame's candidates.
+    fn viterbi(
+        &self,
+        frames: &[Vec<Candidate>],
+        rms: &[f64],
+        floor: f64,
+        settings: &PitchSettings,
+    ) -> Vec<Option<usize>> {
+        let m = self.count;
+        let unvoiced = m;
+        let reach = (settings.max_step_semitones * BINS_PER_SEMITONE).round() as usize;
+        // Triangular weights over the step, as pYIN.
+        let norm: f64 = (0..=2 * reach).map(|i| (reach + 1 - i.abs_diff(reach)) as f64).sum();
+        let step_cost: Vec<f64> = (0..=reach).map(|k| ((reach + 1 - k) as f64 / norm).ln()).collect();
+        let stay = (1.0 - settings.switch_probability).ln();
+        // The unvoiced state stands for pYIN's unvoiced twin of every bin,
+        // which remembers the pitch: it pays the same transition as a
+        // voiced bin that holds its pitch.
+        let unvoiced_stay = stay + step_cost[0];
+        let switch = settings.switch_probability.ln() + step_cost[0];
+        let enter = switch;
+
+        let mut score = vec![f64::NEG_INFINITY; m + 1];
+        let mut next = vec![f64::NEG_INFINITY; m + 1];
+        let mut emission = vec![0f64; m];
+        let mut back: Vec<u16> = Vec::with_capacity(frames.len() * (m + 1));
+        score[unvoiced] = 0.0;
+        for (k, candidates) in frames.iter().enumerate() {
+            emission.iter_mut().for_each(|e| *e = 0.0);
+            let quiet = rms[k] < floor;
+            let mut voiced = 0.0;
+            if !quiet {
+                for c in candidates {
+                    if let Some(bin) = self.of(c) {
+                        emission[bin] += c.probability;
+                        voiced += c.probability;
+                    }
                 }
-            });
-            t + tau_min
+            }
+            let voiced = voiced.min(1.0);
+            let best_voiced = (0..m).max_by(|a, b| score[*a].total_cmp(&score[*b])).unwrap_or(0);
+            for j in 0..m {
+                let (lo, hi) = (j.saturating_sub(reach), (j + reach).min(m - 1));
+                let (mut best, mut from) = (score[unvoiced] + enter, unvoiced);
+                for i in lo..=hi {
+                    let s = score[i] + stay + step_cost[i.abs_diff(j)];
+                    if s > best {
+                        (best, from) = (s, i);
+                    }
+                }
+                next[j] = best + (emission[j] + 1e-12).ln();
+                back.push(from as u16);
+            }
+            let (from_voiced, from_unvoiced) = (score[best_voiced] + switch, score[unvoiced] + unvoiced_stay);
+            let (best, from) =
+                if from_voiced > from_unvoiced { (from_voiced, best_voiced) } else { (from_unvoiced, unvoiced) };
+            next[unvoiced] = best + ((1.0 - voiced) / m as f64 + 1e-12).ln();
+            back.push(from as u16);
+            std::mem::swap(&mut score, &mut next);
         }
-    };
-    let aperiodicity = diff[tau].clamp(0.0, 1.0);
-    if tau <= tau_min || tau >= tau_max {
-        return (None, aperiodicity);
+
+        let mut state = (0..=m).max_by(|a, b| score[*a].total_cmp(&score[*b])).unwrap_or(unvoiced);
+        let mut path = vec![None; frames.len()];
+        for k in (0..frames.len()).rev() {
+            path[k] = (state != unvoiced).then_some(state);
+            state = usize::from(back[k * (m + 1) + state]);
+        }
+        path
     }
-    let (a, b, c) = (diff[tau - 1], diff[tau], diff[tau + 1]);
-    let denom = a - 2.0 * b + c;
-    let shift = if denom.abs() > 1e-12 { (0.5 * (a - c) / denom).clamp(-0.5, 0.5) } else { 0.0 };
-    (Some(tau as f64 + shift), aperiodicity)
 }
 
 #[cfg(test)]

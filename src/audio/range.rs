@@ -1,18 +1,37 @@
-//! The comfortably sung range: duration-weighted 5th–95th percentile of
-//! stable voiced notes.
+//! The comfortably sung range: from the pitch track, the notes a singer
+//! held (vibrato averaged out; slides, ornaments and speech left out), then
+//! the lowest and highest pitch held for more than a moment.
 
 use serde::{Deserialize, Serialize};
 
 use super::PitchFrame;
 use crate::domain::{hz_to_midi, Note};
 
-/// A held note must stay within this many semitones of where it started
-/// (vibrato swings about ±0.5).
-const STABLE_TOLERANCE: f64 = 0.7;
-/// ...for at least this long to count: shorter is a slide or an ornament.
+/// The contour is averaged over about one vibrato cycle (5–7 Hz), so a
+/// note sung with ±0.5 semitone vibrato is one steady note.
+const SMOOTHING_SECONDS: f64 = 0.19;
+/// A frame is steady while the averaged contour moves less than this many
+/// semitones per 100 ms: slides, scoops and speech move faster.
+const STEADY_SLOPE: f64 = 0.35;
+/// Within a steady stretch, a drift of more than this from where it began
+/// starts a new note.
+const NOTE_TOLERANCE: f64 = 0.6;
+/// A voice never holds a pitch this steadily (jitter and drift alone move
+/// it by more, in cents): a "note" whose pitch varies less is an
+/// instrument, such as a backing track's chords between two phrases.
+const MIN_VOICE_SPREAD: f64 = 0.02;
+/// A note is sung when its frames are mostly periodic (YIN's normalised
+/// difference; a voice in room noise at 10 dB SNR stays near 0.2).
+const MAX_APERIODICITY: f64 = 0.3;
+/// A note must be steady at least this long: shorter is an ornament.
 const MIN_NOTE_SECONDS: f64 = 0.12;
-/// Below this much stable singing, a range would be a guess.
+/// Below this much steady singing, a range would be a guess.
 const MIN_STABLE_SECONDS: f64 = 0.5;
+/// The lowest and highest note are where at least this much held singing
+/// lies at or beyond them (and at least `EXTREME_SHARE` of it): a squeak
+/// or a growl of a moment does not widen the range.
+const EXTREME_SECONDS: f64 = 0.4;
+const EXTREME_SHARE: f64 = 0.02;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SungRange {
@@ -25,72 +44,127 @@ pub struct SungRange {
     pub notes: usize,
 }
 
-pub fn sung_range(frames: &[PitchFrame], hop_seconds: f64) -> Result<SungRange, String> {
-    let mut notes: Vec<(f64, f64)> = Vec::new(); // (midi, seconds)
-    let mut segment: Vec<f64> = Vec::new();
-    let mut flush = |segment: &mut Vec<f64>| {
-        if segment.len() as f64 * hop_seconds >= MIN_NOTE_SECONDS {
-            let mut sorted = segment.clone();
-            sorted.sort_by(f64::total_cmp);
-            notes.push((sorted[sorted.len() / 2], segment.len() as f64 * hop_seconds));
-        }
-        segment.clear();
-    };
-    for frame in frames {
-        match frame.hz.map(hz_to_midi) {
-            Some(midi) if segment.first().is_none_or(|start| (midi - start).abs() <= STABLE_TOLERANCE) => {
-                segment.push(midi)
-            }
-            Some(midi) => {
-                flush(&mut segment);
-                segment.push(midi);
-            }
-            None => flush(&mut segment),
-        }
-    }
-    flush(&mut segment);
+/// A held note: its pitch (median MIDI number) and how long it was held.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HeldNote {
+    midi: f64,
+    seconds: f64,
+}
 
+pub fn sung_range(frames: &[PitchFrame], hop_seconds: f64) -> Result<SungRange, String> {
+    let mut notes = held_notes(frames, hop_seconds);
     let voiced_seconds = frames.iter().filter(|f| f.hz.is_some()).count() as f64 * hop_seconds;
-    let stable_seconds: f64 = notes.iter().map(|(_, d)| d).sum();
+    // `+ 0.0`: an empty sum is −0.0, which would print as "-0.00 s".
+    let stable_seconds: f64 = notes.iter().map(|n| n.seconds).sum::<f64>() + 0.0;
     if stable_seconds < MIN_STABLE_SECONDS {
         return Err(format!(
-            "only {stable_seconds:.2} s of steady sung notes (at least {MIN_STABLE_SECONDS} s needed)"
+            "only {stable_seconds:.2} s of steady sung notes in {voiced_seconds:.2} s of voice (at least \
+             {MIN_STABLE_SECONDS} s needed): is this singing?"
         ));
     }
-    notes.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let at = |q: f64| {
-        let target = q * stable_seconds;
-        let mut acc = 0.0;
-        for (midi, secs) in &notes {
-            acc += secs;
-            if acc >= target {
-                return *midi;
+    notes.sort_by(|a, b| a.midi.total_cmp(&b.midi));
+    let needed = (EXTREME_SHARE * stable_seconds).max(EXTREME_SECONDS).min(stable_seconds);
+    let reached = |order: &mut dyn Iterator<Item = &HeldNote>, target: f64| {
+        let mut held = 0.0;
+        for note in order {
+            held += note.seconds;
+            if held >= target - 1e-9 {
+                return note.midi;
             }
         }
-        notes.last().map_or(0.0, |n| n.0)
+        notes.last().map_or(0.0, |n| n.midi)
     };
     let note = |midi: f64| Note::from_midi(midi.round() as i32);
     Ok(SungRange {
-        lowest: note(at(0.05))?,
-        highest: note(at(0.95))?,
-        tessitura: note(at(0.5))?,
+        lowest: note(reached(&mut notes.iter(), needed))?,
+        highest: note(reached(&mut notes.iter().rev(), needed))?,
+        tessitura: note(reached(&mut notes.iter(), stable_seconds / 2.0))?,
         stable_seconds,
         voiced_seconds,
         notes: notes.len(),
     })
 }
 
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Median absolute deviation scaled to a standard deviation (robust to the
+/// frames where a note begins or ends), in semitones.
+fn spread(midi: &[f64]) -> f64 {
+    let centre = median(&mut midi.to_vec());
+    1.4826 * median(&mut midi.iter().map(|m| (m - centre).abs()).collect::<Vec<_>>())
+}
+
+/// Splits every voiced run into steady notes.
+fn held_notes(frames: &[PitchFrame], hop_seconds: f64) -> Vec<HeldNote> {
+    let mut notes = Vec::new();
+    for run in frames.split(|f| f.hz.is_none()) {
+        notes_of_run(run, hop_seconds, &mut notes);
+    }
+    notes
+}
+
+fn notes_of_run(run: &[PitchFrame], hop_seconds: f64, notes: &mut Vec<HeldNote>) {
+    let n = run.len();
+    if (n as f64) * hop_seconds < MIN_NOTE_SECONDS {
+        return;
+    }
+    let midi: Vec<f64> = run.iter().map(|f| f.hz.map_or(0.0, hz_to_midi)).collect();
+    let half = ((SMOOTHING_SECONDS / hop_seconds / 2.0).round() as usize).max(1);
+    let mut prefix = vec![0.0; n + 1];
+    for (i, m) in midi.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + m;
+    }
+    let smoothed: Vec<f64> = (0..n)
+        .map(|i| {
+            let (lo, hi) = (i.saturating_sub(half), (i + half + 1).min(n));
+            (prefix[hi] - prefix[lo]) / (hi - lo) as f64
+        })
+        .collect();
+    let lag = ((0.05 / hop_seconds).round() as usize).max(1);
+    let steady = |i: usize| {
+        let (lo, hi) = (i.saturating_sub(lag), (i + lag).min(n - 1));
+        hi == lo || (smoothed[hi] - smoothed[lo]).abs() / ((hi - lo) as f64 * hop_seconds) * 0.1 <= STEADY_SLOPE
+    };
+    let min_frames = (MIN_NOTE_SECONDS / hop_seconds).ceil() as usize;
+    let mut flush = |from: usize, to: usize| {
+        if to - from < min_frames || spread(&midi[from..to]) < MIN_VOICE_SPREAD {
+            return;
+        }
+        if median(&mut run[from..to].iter().map(|f| f.aperiodicity).collect::<Vec<_>>()) <= MAX_APERIODICITY {
+            let pitch = median(&mut midi[from..to].to_vec());
+            notes.push(HeldNote { midi: pitch, seconds: (to - from) as f64 * hop_seconds });
+        }
+    };
+    let mut start: Option<usize> = None;
+    for i in 0..=n {
+        let keep = i < n && steady(i) && start.is_none_or(|s| (smoothed[i] - smoothed[s]).abs() <= NOTE_TOLERANCE);
+        match (start, keep) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                flush(s, i);
+                start = (i < n && steady(i)).then_some(i);
+            }
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Frames of held pitches, each wavering by a few cents as a voice does.
     fn frames(notes: &[(f64, usize)]) -> Vec<PitchFrame> {
         let mut out = Vec::new();
         for (hz, count) in notes {
             for _ in 0..*count {
+                let waver = 2f64.powf(0.06 * (out.len() as f64 * 1.3).sin() / 12.0);
                 out.push(PitchFrame {
                     time: out.len() as f64 * 0.01,
-                    hz: (*hz > 0.0).then_some(*hz),
+                    hz: (*hz > 0.0).then_some(*hz * waver),
                     aperiodicity: 0.05,
                     rms_db: -20.0,
                 });
@@ -102,18 +176,78 @@ mod tests {
     #[test]
     fn short_outliers_do_not_widen_the_range() {
         // A3 .. E4 held, one 50 ms squeak at A5 and a brief growl at A2.
-        let f = frames(&[(220.0, 50), (0.0, 5), (261.6, 50), (880.0, 5), (293.7, 50), (110.0, 8), (329.6, 50)]);
+        let f = frames(&[(220.0, 60), (0.0, 5), (261.6, 60), (880.0, 5), (293.7, 60), (110.0, 8), (329.6, 60)]);
         let range = sung_range(&f, 0.01).expect("range");
         assert_eq!((range.lowest.name(), range.highest.name()), ("A3".into(), "E4".into()));
         assert_eq!(range.notes, 4);
     }
 
     #[test]
-    fn rare_extremes_fall_outside_the_5th_to_95th_percentile() {
-        // 2% of the time at C3, 2% at C5: not "comfortable".
+    fn extremes_touched_for_a_moment_are_not_the_range() {
+        // 0.2 s at C3 and at C5 in ten seconds of singing: not "comfortable".
         let f = frames(&[(130.8, 20), (0.0, 1), (261.6, 480), (0.0, 1), (293.7, 480), (0.0, 1), (523.3, 20)]);
         let range = sung_range(&f, 0.01).expect("range");
         assert_eq!((range.lowest.name(), range.highest.name()), ("C4".into(), "D4".into()));
+    }
+
+    /// f0 frames of a note held `seconds` with vibrato of ±`extent`
+    /// semitones at `rate` Hz, then a 50 ms breath.
+    fn vibrato(midi: f64, seconds: f64, extent: f64, rate: f64) -> Vec<(f64, usize)> {
+        let mut out: Vec<(f64, usize)> = (0..(seconds * 100.0) as usize)
+            .map(|i| {
+                let m = midi + extent * (2.0 * std::f64::consts::PI * rate * i as f64 * 0.01).sin();
+                (440.0 * 2f64.powf((m - 69.0) / 12.0), 1)
+            })
+            .collect();
+        out.push((0.0, 5));
+        out
+    }
+
+    #[test]
+    fn a_note_held_with_half_a_semitone_of_vibrato_is_one_note() {
+        for rate in [4.5, 5.5, 7.0] {
+            let f = frames(&vibrato(64.0, 1.5, 0.5, rate));
+            let range = sung_range(&f, 0.01).expect("range");
+            assert_eq!(range.notes, 1, "vibrato at {rate} Hz split the note");
+            assert_eq!((range.lowest.name(), range.highest.name()), ("E4".into(), "E4".into()), "{rate} Hz");
+        }
+    }
+
+    #[test]
+    fn vibrato_does_not_widen_a_melodys_range() {
+        let mut notes = Vec::new();
+        for midi in [57.0, 59.0, 60.0, 62.0, 64.0, 62.0, 60.0, 57.0] {
+            notes.extend(vibrato(midi, 0.6, 0.5, 5.8));
+        }
+        let range = sung_range(&frames(&notes), 0.01).expect("range");
+        assert_eq!((range.lowest.name(), range.highest.name()), ("A3".into(), "E4".into()));
+        assert_eq!(range.notes, 8);
+    }
+
+    #[test]
+    fn a_slide_between_notes_is_not_a_note() {
+        // D4 held, a 300 ms glide up an octave, D5 held: two notes only.
+        let mut notes: Vec<(f64, usize)> = vec![(293.7, 60)];
+        notes.extend((0..30).map(|i| (293.7 * 2f64.powf(i as f64 / 30.0), 1)));
+        notes.push((587.3, 60));
+        let range = sung_range(&frames(&notes), 0.01).expect("range");
+        assert_eq!(range.notes, 2);
+        assert_eq!((range.lowest.name(), range.highest.name()), ("D4".into(), "D5".into()));
+    }
+
+    #[test]
+    fn a_pitch_held_with_an_instruments_steadiness_is_not_the_singers() {
+        // A3..E4 sung; between phrases a backing chord's C3 sounds for 0.6 s
+        // at a pitch that does not move by a cent.
+        let mut f = frames(&[(220.0, 60), (0.0, 5), (329.6, 60), (0.0, 5)]);
+        f.extend((0..60).map(|i| PitchFrame {
+            time: 1.3 + i as f64 * 0.01,
+            hz: Some(130.8),
+            aperiodicity: 0.05,
+            rms_db: -30.0,
+        }));
+        let range = sung_range(&f, 0.01).expect("range");
+        assert_eq!((range.lowest.name(), range.highest.name()), ("A3".into(), "E4".into()));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! CLI subcommands. Each module owns its `Args`; `main.rs` only dispatches.
 
+pub mod analyze;
 pub mod catalog;
 pub mod dashboards;
 pub mod demo;
@@ -41,6 +42,8 @@ pub enum Command {
     Token(token::Args),
     /// Generate the Grafana dashboards (or check the committed ones).
     Dashboards(dashboards::Args),
+    /// Range, timbre and songs for local recordings, without the stack.
+    Analyze(analyze::Args),
     /// Check the song catalogue or import a song from a MIDI file.
     Catalog(catalog::Args),
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::storage_error;
-use crate::audio::{self, AudioError, PitchSettings, SungRange, Timbre};
+use crate::audio::{self, AudioError, PitchFrame, PitchSettings, SungRange, Timbre};
 use crate::domain::Stage;
 use crate::pipeline::{ConvertedAudio, JsonOutput, StageContext, StageError, StageHandler};
 use crate::storage::ObjectStore;
@@ -33,16 +33,22 @@ impl JsonOutput for VoiceProfile {
 /// async runtime).
 pub fn analyze_wav(bytes: &[u8]) -> Result<VoiceProfile, AudioError> {
     let (samples, rate) = audio::read_wav_mono(bytes)?;
+    analyze_samples(&samples, rate).1
+}
+
+/// The pitch track of mono samples and the voice profile it gives; the
+/// track is returned even when it holds too little singing for a profile.
+pub fn analyze_samples(samples: &[f32], rate: u32) -> (Vec<PitchFrame>, Result<VoiceProfile, AudioError>) {
     let settings = PitchSettings::default();
-    let frames = audio::track_pitch(&samples, rate, &settings);
-    let range = audio::sung_range(&frames, settings.hop_seconds).map_err(AudioError::NoVoice)?;
-    let timbre = audio::timbre(&samples, rate, &frames);
-    Ok(VoiceProfile {
-        range_names: format!("{}–{}", range.lowest, range.highest),
-        range,
-        timbre,
-        analyzer: "builtin".into(),
-    })
+    let frames = audio::track_pitch(samples, rate, &settings);
+    let profile =
+        audio::sung_range(&frames, settings.hop_seconds).map_err(AudioError::NoVoice).map(|range| VoiceProfile {
+            range_names: format!("{}–{}", range.lowest, range.highest),
+            range,
+            timbre: audio::timbre(samples, rate, &frames),
+            analyzer: "builtin".into(),
+        });
+    (frames, profile)
 }
 
 /// At most `permits` analyses at once (the GPU guard). Bulk work (re-drives, replays)

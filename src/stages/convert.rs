@@ -19,6 +19,16 @@ pub struct ConvertSettings {
     pub max_duration: Duration,
 }
 
+impl From<&crate::config::AnalysisSettings> for ConvertSettings {
+    fn from(analysis: &crate::config::AnalysisSettings) -> Self {
+        Self {
+            sample_rate: analysis.sample_rate,
+            min_duration: analysis.min_duration,
+            max_duration: analysis.max_duration,
+        }
+    }
+}
+
 pub struct Converter {
     pub objects: ObjectStore,
     pub settings: ConvertSettings,

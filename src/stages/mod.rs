@@ -5,7 +5,7 @@ mod analyze;
 mod convert;
 mod recommend;
 
-pub use analyze::{analyze_wav, AnalysisPermits, Analyzer, ModelServer, VoiceProfile};
+pub use analyze::{analyze_samples, analyze_wav, AnalysisPermits, Analyzer, ModelServer, VoiceProfile};
 pub use convert::{convert_recording, ConvertSettings, Converter};
 pub use recommend::{Recommendations, Recommender};
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::VoiceProfile;
 use crate::catalog::{recommend, Catalog, Recommendation};
+use crate::config::CatalogSettings;
 use crate::domain::Stage;
 use crate::pipeline::{JsonOutput, StageContext, StageError, StageHandler};
 
@@ -26,13 +27,28 @@ pub struct Recommender {
     pub max_results: usize,
 }
 
+impl Recommender {
+    pub fn load(settings: &CatalogSettings) -> anyhow::Result<Self> {
+        Ok(Self {
+            catalog: Arc::new(Catalog::load(&settings.path)?),
+            max_key_shift: settings.max_key_shift,
+            max_results: settings.max_results,
+        })
+    }
+
+    /// The songs for a voice profile (what the stage stores).
+    pub fn recommend(&self, profile: &VoiceProfile) -> Recommendations {
+        let recommendations = recommend(&self.catalog, &profile.range, self.max_key_shift, self.max_results);
+        Recommendations { recommendations, catalog_size: self.catalog.songs.len() }
+    }
+}
+
 impl StageHandler for Recommender {
     const STAGE: Stage = Stage::Recommend;
     type Input = VoiceProfile;
     type Output = Recommendations;
 
     async fn handle(&self, profile: VoiceProfile, _context: &StageContext<'_>) -> Result<Recommendations, StageError> {
-        let recommendations = recommend(&self.catalog, &profile.range, self.max_key_shift, self.max_results);
-        Ok(Recommendations { recommendations, catalog_size: self.catalog.songs.len() })
+        Ok(self.recommend(&profile))
     }
 }
