@@ -2,7 +2,11 @@
 //! dashboard follows the conventions grafana's dashboard-linter checks;
 //! every PromQL panel returns data from a real Prometheus that scraped a
 //! running pipeline, node_exporter and postgres_exporter; LogQL selects
-//! streams only by the fixed label set; runbooks link to real panels.
+//! streams only by the fixed label set; runbooks link to real panels; every
+//! dashboard type-checks against Grafana's published model
+//! (`@grafana/schema` with `tsc`) and passes the checks types cannot make
+//! (duplicate panel ids, panels off the grid or on top of each other,
+//! variables used but not defined).
 
 mod common;
 
@@ -250,4 +254,151 @@ async fn every_promql_panel_returns_data_from_a_live_pipeline() {
     }
     assert!(checked > 40, "{checked} queries checked");
     app.stop().await;
+}
+
+/// Runs scripts/grafana-schema-check.sh on `files` (all dashboards when
+/// empty); returns whether it passed and what it printed.
+fn grafana_schema_check(files: &[std::path::PathBuf]) -> (bool, String) {
+    let out = Command::new(root().join("scripts/grafana-schema-check.sh"))
+        .args(files)
+        .output()
+        .expect("scripts/grafana-schema-check.sh (needs node and npm)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn committed_dashboards() -> Vec<(String, serde_json::Value)> {
+    let mut boards: Vec<(String, serde_json::Value)> = std::fs::read_dir(root().join("dashboards"))
+        .expect("dashboards/")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("read dashboard");
+            (
+                p.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+                serde_json::from_str(&text).expect("JSON"),
+            )
+        })
+        .collect();
+    boards.sort_by(|a, b| a.0.cmp(&b.0));
+    boards
+}
+
+#[test]
+fn every_dashboard_type_checks_against_grafanas_published_schema() {
+    let (passed, output) = grafana_schema_check(&[]);
+    assert!(passed, "tsc against @grafana/schema:\n{output}");
+    assert!(output.contains("6 dashboards type-check"), "{output}");
+}
+
+#[test]
+fn a_planted_mistake_in_a_dashboard_fails_grafanas_schema_check() {
+    let dir = std::env::temp_dir().join(format!("orakgarak-planted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (_, pipeline) = committed_dashboards().into_iter().find(|(n, _)| n == "pipeline.json").expect("pipeline.json");
+    let timeseries = pipeline["panels"]
+        .as_array()
+        .and_then(|p| p.iter().position(|p| p["type"] == "timeseries"))
+        .expect("a time series");
+    type Plant = fn(&mut serde_json::Value, usize);
+    let plants: [(&str, Plant); 5] = [
+        ("misspelled-key", |d, i| {
+            let pos = d["panels"][i].as_object_mut().and_then(|p| p.remove("gridPos"));
+            d["panels"][i]["gridPoss"] = pos.unwrap_or_default();
+        }),
+        ("wrong-enum-value", |d, i| d["panels"][i]["options"]["legend"]["displayMode"] = "lists".into()),
+        ("missing-refid", |d, i| {
+            d["panels"][i]["targets"][0].as_object_mut().map(|t| t.remove("refId"));
+        }),
+        ("wrong-option-type", |d, i| d["panels"][i]["options"]["tooltip"]["mode"] = 1.into()),
+        ("unknown-dashboard-key", |d, _| d["graphTooltips"] = 1.into()),
+    ];
+    let mut files = Vec::new();
+    for (name, plant) in plants {
+        let mut copy = pipeline.clone();
+        plant(&mut copy, timeseries);
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&copy).expect("JSON")).expect("write");
+        files.push(path);
+    }
+    let (passed, output) = grafana_schema_check(&files);
+    assert!(!passed, "planted mistakes passed:\n{output}");
+    for (name, _) in plants {
+        assert!(output.contains(&format!("/{name}.ts(")), "{name} was not caught:\n{output}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// What Grafana's types cannot see: ids, the 24-column grid, variables.
+fn semantic_problems(dashboard: &serde_json::Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let panels: Vec<&serde_json::Value> = dashboard["panels"]
+        .as_array()
+        .map(|p| {
+            p.iter().flat_map(|p| std::iter::once(p).chain(p["panels"].as_array().into_iter().flatten())).collect()
+        })
+        .unwrap_or_default();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut boxes: Vec<(i64, i64, i64, i64, String)> = Vec::new();
+    for panel in &panels {
+        let title = panel["title"].as_str().unwrap_or("?").to_owned();
+        if !ids.insert(panel["id"].as_i64().unwrap_or(-1)) {
+            problems.push(format!("{title}: duplicate panel id {}", panel["id"]));
+        }
+        let g = &panel["gridPos"];
+        let (x, y, w, h) = (g["x"].as_i64(), g["y"].as_i64(), g["w"].as_i64(), g["h"].as_i64());
+        let (Some(x), Some(y), Some(w), Some(h)) = (x, y, w, h) else {
+            problems.push(format!("{title}: no gridPos"));
+            continue;
+        };
+        if x < 0 || y < 0 || w < 1 || h < 1 || x + w > 24 {
+            problems.push(format!("{title}: gridPos x={x} w={w} is off the 24-column grid"));
+        }
+        for (ox, oy, ow, oh, other) in &boxes {
+            if x < ox + ow && *ox < x + w && y < oy + oh && *oy < y + h {
+                problems.push(format!("{title}: overlaps {other}"));
+            }
+        }
+        boxes.push((x, y, w, h, title));
+    }
+    let defined: std::collections::BTreeSet<&str> = dashboard["templating"]["list"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|v| v["name"].as_str()).collect())
+        .unwrap_or_default();
+    let text = serde_json::to_string(&dashboard["panels"]).unwrap_or_default()
+        + &serde_json::to_string(&dashboard["templating"]).unwrap_or_default();
+    for (i, _) in text.match_indices('$') {
+        let rest = text[i + 1..].trim_start_matches('{');
+        let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if !name.is_empty() && !name.starts_with("__") && !defined.contains(name.as_str()) {
+            problems.push(format!("variable ${name} is used but not defined"));
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    problems
+}
+
+#[test]
+fn no_dashboard_has_duplicate_ids_overlapping_panels_or_undefined_variables() {
+    for (name, dashboard) in committed_dashboards() {
+        assert_eq!(semantic_problems(&dashboard), Vec::<String>::new(), "{name}");
+    }
+}
+
+#[test]
+fn planted_duplicate_ids_overlaps_and_undefined_variables_are_found() {
+    let (_, mut board) = committed_dashboards().into_iter().find(|(n, _)| n == "pipeline.json").expect("pipeline.json");
+    let first = board["panels"][0].clone();
+    board["panels"][1]["id"] = first["id"].clone();
+    board["panels"][2]["gridPos"] = first["gridPos"].clone();
+    board["panels"][3]["gridPos"]["x"] = 20.into();
+    board["panels"][3]["gridPos"]["w"] = 8.into();
+    board["panels"][4]["targets"][0]["expr"] = "sum(rate(orakgarak_stage_runs_total{job=~\"$jobs\"}[5m]))".into();
+    let problems = semantic_problems(&board).join("\n");
+    assert!(problems.contains("duplicate panel id"), "{problems}");
+    assert!(problems.contains(&format!("overlaps {}", first["title"].as_str().unwrap_or_default())), "{problems}");
+    assert!(problems.contains("off the 24-column grid"), "{problems}");
+    assert!(problems.contains("variable $jobs is used but not defined"), "{problems}");
 }

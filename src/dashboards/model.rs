@@ -42,6 +42,9 @@ pub struct Link {
     pub as_dropdown: bool,
     pub include_vars: bool,
     pub keep_time: bool,
+    pub icon: String,
+    pub target_blank: bool,
+    pub tooltip: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,7 +67,10 @@ pub struct Variable {
     pub query: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub datasource: Option<DatasourceRef>,
-    pub current: Value,
+    /// The selected option; absent lets Grafana pick (its schema requires
+    /// `text` and `value` when present).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<Value>,
     pub hide: u8,
     pub refresh: u8,
     pub include_all: bool,
@@ -83,7 +89,7 @@ impl Variable {
             kind: kind.into(),
             query,
             datasource: None,
-            current: json!({}),
+            current: None,
             hide: 0,
             refresh: 0,
             include_all: false,
@@ -115,14 +121,14 @@ impl Variable {
     pub fn custom(name: &str, label: &str, values: &[&str]) -> Self {
         let first = values.first().copied().unwrap_or_default();
         Self {
-            current: json!({ "text": first, "value": first }),
+            current: Some(json!({ "text": first, "value": first })),
             ..Self::base(name, label, "custom", json!(values.join(",")))
         }
     }
 
     /// Free text (e.g. a traceId to paste).
     pub fn textbox(name: &str, label: &str) -> Self {
-        Self { current: json!({ "text": "", "value": "" }), ..Self::base(name, label, "textbox", json!("")) }
+        Self { current: Some(json!({ "text": "", "value": "" })), ..Self::base(name, label, "textbox", json!("")) }
     }
 }
 
@@ -211,11 +217,16 @@ pub struct Target {
 impl Panel {
     /// A panel of `kind` with no targets yet; position is set by the board.
     pub fn new(kind: &str, title: &str, description: &str, unit: Option<&str>, datasource: DatasourceRef) -> Self {
-        let custom = if kind == "timeseries" {
-            json!({ "drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never", "thresholdsStyle": { "mode": "off" } })
-        } else {
-            json!({})
+        // Options and field config carry every property Grafana's schema
+        // (@grafana/schema) requires, at Grafana's defaults unless chosen.
+        let custom = match kind {
+            "timeseries" => {
+                json!({ "drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never", "thresholdsStyle": { "mode": "off" } })
+            }
+            "table" => json!({ "align": "auto", "cellOptions": { "type": "auto" }, "inspect": false }),
+            _ => json!({}),
         };
+        let reduce = json!({ "calcs": ["lastNotNull"], "fields": "", "values": false });
         Self {
             id: 0,
             kind: kind.into(),
@@ -237,19 +248,27 @@ impl Panel {
                 overrides: vec![],
             },
             options: match kind {
-                "timeseries" => {
-                    json!({ "legend": { "displayMode": "list", "placement": "bottom", "showLegend": true }, "tooltip": { "mode": "multi", "sort": "desc" } })
-                }
-                "logs" => {
-                    json!({ "showTime": true, "wrapLogMessage": true, "sortOrder": "Descending", "enableLogDetails": true, "dedupStrategy": "none" })
-                }
-                "table" => json!({ "showHeader": true, "cellHeight": "sm" }),
-                "bargauge" => {
-                    json!({ "orientation": "horizontal", "displayMode": "gradient", "showUnfilled": true, "reduceOptions": { "calcs": ["lastNotNull"], "fields": "", "values": false } })
-                }
-                _ => {
-                    json!({ "reduceOptions": { "calcs": ["lastNotNull"], "fields": "", "values": false }, "colorMode": "value", "graphMode": "area" })
-                }
+                "timeseries" => json!({
+                    "legend": { "displayMode": "list", "placement": "bottom", "showLegend": true, "calcs": [] },
+                    "tooltip": { "mode": "multi", "sort": "desc" }
+                }),
+                "logs" => json!({
+                    "showTime": true, "wrapLogMessage": true, "sortOrder": "Descending", "enableLogDetails": true,
+                    "dedupStrategy": "none", "prettifyLogMessage": false, "showCommonLabels": false, "showLabels": false,
+                    "showLogContextToggle": false
+                }),
+                "table" => json!({ "showHeader": true, "cellHeight": "sm", "frameIndex": 0 }),
+                "bargauge" => json!({
+                    "orientation": "horizontal", "displayMode": "gradient", "showUnfilled": true, "reduceOptions": reduce,
+                    "legend": { "displayMode": "list", "placement": "bottom", "showLegend": false, "calcs": [] },
+                    "maxVizHeight": 300, "minVizHeight": 16, "minVizWidth": 8, "namePlacement": "auto", "sizing": "auto",
+                    "valueMode": "color"
+                }),
+                _ => json!({
+                    "reduceOptions": reduce, "orientation": "auto", "colorMode": "value", "graphMode": "area",
+                    "justifyMode": "auto", "percentChangeColorMode": "standard", "showPercentChange": false,
+                    "textMode": "auto", "wideLayout": true
+                }),
             },
             targets: vec![],
         }
