@@ -157,6 +157,7 @@ impl App {
                 objects: self.objects.clone(),
                 topics: self.topics.clone(),
                 metrics: self.metrics.clone(),
+                tokens: Arc::new(api::TokenVerifier::new(&self.settings.auth)?),
             });
             let stop = shutdown.clone();
             tasks.push(tokio::spawn(async move {

@@ -46,8 +46,21 @@ pub struct HttpSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
-    /// HS256 key for user bearer tokens.
+    /// HS256 key for user bearer tokens (development); empty: HS256 tokens
+    /// are refused.
     pub jwt_secret: Secret,
+    /// The identity provider's JWKS (RS256 and ES256 keys by `kid`).
+    pub jwks_url: Option<String>,
+    /// Tokens must carry this `iss` (when set).
+    pub issuer: Option<String>,
+    /// Tokens must carry this `aud` (when set).
+    pub audience: Option<String>,
+    /// A token naming an unknown key fetches the JWKS again, at most this often.
+    #[serde(deserialize_with = "duration")]
+    pub jwks_refetch_interval: Duration,
+    /// Cached keys are fetched again when older than this.
+    #[serde(deserialize_with = "duration")]
+    pub jwks_max_age: Duration,
     /// Bearer token the object store's webhook presents on `/v1/events/s3`.
     pub event_token: Secret,
     /// Clock skew tolerated on `exp`/`nbf`.
@@ -340,6 +353,11 @@ impl Default for AuthSettings {
     fn default() -> Self {
         Self {
             jwt_secret: Secret::new("dev-only-jwt-secret-change-me"),
+            jwks_url: None,
+            issuer: None,
+            audience: None,
+            jwks_refetch_interval: Duration::from_secs(30),
+            jwks_max_age: Duration::from_secs(3600),
             event_token: Secret::new("dev-only-event-token-change-me"),
             leeway: Duration::from_secs(30),
         }

@@ -8,7 +8,7 @@ mod events;
 mod middleware;
 mod uploads;
 
-pub use auth::{mint_token, Claims};
+pub use auth::{mint_token, Claims, TokenVerifier};
 pub use error::ApiError;
 
 use std::sync::Arc;
@@ -29,6 +29,7 @@ pub struct ApiState {
     pub objects: ObjectStore,
     pub topics: Topics,
     pub metrics: Metrics,
+    pub tokens: Arc<auth::TokenVerifier>,
 }
 
 pub fn router(state: ApiState) -> Router {
