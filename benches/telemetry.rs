@@ -52,7 +52,7 @@ async fn phase(full: bool) -> anyhow::Result<Value> {
         loki_url: full.then_some(loki_url),
         ..LogSettings::default()
     };
-    orakgarak::telemetry::init_logs(&log, "bench", "all")?;
+    orakgarak::telemetry::init_logs(&log, "bench", "all", reqwest::Client::new())?;
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/orakgarak.yaml");
     let mut settings = Settings::load(Some(&path), std::iter::empty())?;
     settings.catalog.path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog/songs.yaml");

@@ -33,6 +33,8 @@ pub struct App {
     pub metrics: Metrics,
     pub topics: Topics,
     pub kafka: KafkaClients,
+    /// Outgoing HTTP(S): the model server, the JWKS.
+    pub http: reqwest::Client,
 }
 
 /// What one process runs.
@@ -119,7 +121,8 @@ impl App {
         let objects = ObjectStore::new(&settings.storage, metrics.clone());
         let topics = Topics::new(&settings.kafka.topic_prefix);
         let kafka = KafkaClients::new(&settings.kafka);
-        Ok(Self { settings: Arc::new(settings), store, objects, metrics, topics, kafka })
+        let http = crate::http_client::client(settings.http.ca_bundle.as_deref())?;
+        Ok(Self { settings: Arc::new(settings), store, objects, metrics, topics, kafka, http })
     }
 
     /// Schema, topics and bucket: everything `migrate` sets up.
@@ -157,7 +160,7 @@ impl App {
                 objects: self.objects.clone(),
                 topics: self.topics.clone(),
                 metrics: self.metrics.clone(),
-                tokens: Arc::new(api::TokenVerifier::new(&self.settings.auth)?),
+                tokens: Arc::new(api::TokenVerifier::new(&self.settings.auth, self.http.clone())?),
             });
             let stop = shutdown.clone();
             tasks.push(tokio::spawn(async move {
@@ -199,7 +202,7 @@ impl App {
                     let model = analysis.model_url.as_ref().map(|url| ModelServer {
                         url: url.clone(),
                         timeout: analysis.model_timeout,
-                        client: reqwest::Client::new(),
+                        client: self.http.clone(),
                     });
                     let handler = Analyzer {
                         objects: self.objects.clone(),

@@ -41,6 +41,9 @@ pub struct HttpSettings {
     pub metrics_listen: String,
     /// Base URL the `demo` command talks to.
     pub base_url: String,
+    /// PEM file of certificate authorities that outgoing HTTPS (Loki, the
+    /// model server, the JWKS) trusts besides the system's.
+    pub ca_bundle: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -345,6 +348,7 @@ impl Default for HttpSettings {
             listen: "127.0.0.1:8080".into(),
             metrics_listen: "127.0.0.1:9464".into(),
             base_url: "http://127.0.0.1:8080".into(),
+            ca_bundle: None,
         }
     }
 }

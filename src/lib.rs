@@ -30,6 +30,7 @@ pub mod config;
 pub mod dashboards;
 pub mod devstack;
 pub mod domain;
+pub mod http_client;
 pub mod pipeline;
 pub mod stages;
 pub mod storage;

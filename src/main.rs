@@ -20,7 +20,8 @@ async fn main() -> anyhow::Result<()> {
     if service == "cli" {
         log.level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
     }
-    init_logs(&log, &settings.env, service)?;
+    let http = orakgarak::http_client::client(settings.http.ca_bundle.as_deref())?;
+    init_logs(&log, &settings.env, service, http)?;
     match cli.command {
         Command::Api => {
             let roles = Roles { api: true, stages: vec![], lanes: vec![], watchdog: false };

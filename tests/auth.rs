@@ -85,7 +85,7 @@ fn signed(alg: Algorithm, kid: &str, claims: &serde_json::Value) -> String {
 #[tokio::test]
 async fn rs256_and_es256_tokens_from_the_identity_provider_name_their_user() {
     let idp = identity_provider().await;
-    let verifier = TokenVerifier::new(&settings(&idp, "")).expect("verifier");
+    let verifier = TokenVerifier::new(&settings(&idp, ""), reqwest::Client::new()).expect("verifier");
     for (alg, kid) in [(Algorithm::RS256, "rsa-2026"), (Algorithm::ES256, "ec-2026")] {
         let user = verifier.verify(&signed(alg, kid, &claims(300))).await;
         assert_eq!(user.map(|u| u.to_string()), Ok("alice".to_owned()), "{alg:?}");
@@ -96,7 +96,7 @@ async fn rs256_and_es256_tokens_from_the_identity_provider_name_their_user() {
 #[tokio::test]
 async fn expired_tokens_are_refused_beyond_the_leeway_only() {
     let idp = identity_provider().await;
-    let verifier = TokenVerifier::new(&settings(&idp, "")).expect("verifier");
+    let verifier = TokenVerifier::new(&settings(&idp, ""), reqwest::Client::new()).expect("verifier");
     let just_expired = signed(Algorithm::RS256, "rsa-2026", &claims(-10));
     assert!(verifier.verify(&just_expired).await.is_ok(), "10 s late is within the 30 s leeway");
     let expired = signed(Algorithm::RS256, "rsa-2026", &claims(-120));
@@ -106,7 +106,7 @@ async fn expired_tokens_are_refused_beyond_the_leeway_only() {
 #[tokio::test]
 async fn wrong_issuer_or_audience_is_refused() {
     let idp = identity_provider().await;
-    let verifier = TokenVerifier::new(&settings(&idp, "")).expect("verifier");
+    let verifier = TokenVerifier::new(&settings(&idp, ""), reqwest::Client::new()).expect("verifier");
     let mut other_issuer = claims(300);
     other_issuer["iss"] = "https://evil.example.test".into();
     assert_eq!(
@@ -124,7 +124,7 @@ async fn wrong_issuer_or_audience_is_refused() {
 #[tokio::test]
 async fn an_unknown_key_refetches_the_key_set_at_most_once_per_interval() {
     let idp = identity_provider().await;
-    let verifier = TokenVerifier::new(&settings(&idp, "")).expect("verifier");
+    let verifier = TokenVerifier::new(&settings(&idp, ""), reqwest::Client::new()).expect("verifier");
     assert!(verifier.verify(&signed(Algorithm::RS256, "rsa-2026", &claims(300))).await.is_ok());
     // A burst of tokens naming keys the provider never published.
     for i in 0..20 {
@@ -134,8 +134,11 @@ async fn an_unknown_key_refetches_the_key_set_at_most_once_per_interval() {
     assert_eq!(idp.fetches.load(Ordering::SeqCst), 1, "within the refetch interval the provider is not asked again");
 
     // With no interval, an unknown key (a rotation) fetches the set again.
-    let eager = TokenVerifier::new(&AuthSettings { jwks_refetch_interval: Duration::ZERO, ..settings(&idp, "") })
-        .expect("verifier");
+    let eager = TokenVerifier::new(
+        &AuthSettings { jwks_refetch_interval: Duration::ZERO, ..settings(&idp, "") },
+        reqwest::Client::new(),
+    )
+    .expect("verifier");
     assert!(eager.verify(&signed(Algorithm::RS256, "rotated-in", &claims(300))).await.is_err());
     assert!(eager.verify(&signed(Algorithm::RS256, "rotated-in-too", &claims(300))).await.is_err());
     assert_eq!(idp.fetches.load(Ordering::SeqCst), 3, "first use, then once per unknown key");
@@ -144,7 +147,7 @@ async fn an_unknown_key_refetches_the_key_set_at_most_once_per_interval() {
 #[tokio::test]
 async fn alg_none_is_refused() {
     let idp = identity_provider().await;
-    let verifier = TokenVerifier::new(&settings(&idp, "dev-secret")).expect("verifier");
+    let verifier = TokenVerifier::new(&settings(&idp, "dev-secret"), reqwest::Client::new()).expect("verifier");
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(300)).expect("json"));
     for token in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
@@ -163,16 +166,16 @@ async fn an_hs256_token_made_with_the_rsa_public_key_is_refused() {
     header.kid = Some("rsa-2026".into());
     let forged = jsonwebtoken::encode(&header, &claims(300), &EncodingKey::from_secret(&public_key)).expect("sign");
 
-    let production = TokenVerifier::new(&settings(&idp, "")).expect("verifier");
+    let production = TokenVerifier::new(&settings(&idp, ""), reqwest::Client::new()).expect("verifier");
     assert_eq!(production.verify(&forged).await, Err("HS256 tokens are not accepted (no auth.jwt_secret)".to_owned()));
-    let with_dev_secret = TokenVerifier::new(&settings(&idp, "dev-secret")).expect("verifier");
+    let with_dev_secret = TokenVerifier::new(&settings(&idp, "dev-secret"), reqwest::Client::new()).expect("verifier");
     assert_eq!(with_dev_secret.verify(&forged).await, Err("token signature does not match".to_owned()));
 }
 
 #[tokio::test]
 async fn a_key_is_used_only_with_its_own_algorithm() {
     let idp = identity_provider().await;
-    let verifier = TokenVerifier::new(&settings(&idp, "")).expect("verifier");
+    let verifier = TokenVerifier::new(&settings(&idp, ""), reqwest::Client::new()).expect("verifier");
     // An ES256 token naming the RSA key.
     let refused = verifier.verify(&signed(Algorithm::ES256, "rsa-2026", &claims(300))).await.expect_err("mismatch");
     assert!(refused.contains("is not its key's"), "{refused}");
@@ -180,14 +183,15 @@ async fn a_key_is_used_only_with_its_own_algorithm() {
 
 #[tokio::test]
 async fn development_hs256_tokens_still_work_with_the_shared_secret() {
-    let verifier =
-        TokenVerifier::new(&AuthSettings { jwt_secret: Secret::new("s3cret"), ..AuthSettings::default() }).expect("v");
+    let dev = AuthSettings { jwt_secret: Secret::new("s3cret"), ..AuthSettings::default() };
+    let verifier = TokenVerifier::new(&dev, reqwest::Client::new()).expect("verifier");
     let claims = orakgarak::api::Claims { sub: "bob".into(), exp: now() + 60, nbf: None, iat: None };
     let token = orakgarak::api::mint_token("s3cret", &claims);
     assert_eq!(verifier.verify(&token).await.map(|u| u.to_string()), Ok("bob".to_owned()));
     let forged = orakgarak::api::mint_token("guess", &claims);
     assert_eq!(verifier.verify(&forged).await, Err("token signature does not match".to_owned()));
     // Nothing configured at all is a configuration error, not an open door.
-    let none = TokenVerifier::new(&AuthSettings { jwt_secret: Secret::new(""), ..AuthSettings::default() });
+    let nothing = AuthSettings { jwt_secret: Secret::new(""), ..AuthSettings::default() };
+    let none = TokenVerifier::new(&nothing, reqwest::Client::new());
     assert!(none.is_err());
 }

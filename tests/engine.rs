@@ -43,13 +43,17 @@ fn at(upload: &Value, state: &str, nth: usize) -> chrono::DateTime<chrono::Utc> 
     step.and_then(|h| h["at"].as_str()).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("no {state} #{nth}"))
 }
 
+/// A long second backoff (the others must finish inside it), and room for
+/// more retries on a slow machine.
+const BACKOFF: [Duration; 4] =
+    [Duration::from_secs(1), Duration::from_secs(20), Duration::from_secs(20), Duration::from_secs(20)];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_upload_in_backoff_never_holds_up_the_others() {
     let (model, url) = ModelServer::spawn(HEALTHY).await;
     let app = spawn_app_with(|s| {
         s.analysis.model_url = Some(url);
-        // A long second backoff: the others must finish inside it.
-        s.pipeline.retry_backoff = vec![Duration::from_secs(1), Duration::from_secs(20), Duration::from_secs(20)];
+        s.pipeline.retry_backoff = BACKOFF.to_vec();
     })
     .await;
     // The model server refuses one particular recording (the WAV of a
@@ -76,15 +80,18 @@ async fn one_upload_in_backoff_never_holds_up_the_others() {
     // Its cause is fixed; the next scheduled attempt completes it.
     model.refuse(None);
     let upload = app.client.wait_for(&unlucky, Some("COMPLETED"), Duration::from_secs(90), false).await.expect("done");
+    // Retried at least twice (more when the 20 others took longer than its
+    // second backoff: how long they take is the machine's business), and
+    // every retry waited out its own backoff: it ran on schedule.
     let history = states(&upload);
-    assert_eq!(history.iter().filter(|s| *s == "RETRYING").count(), 2, "{history:?}");
-    // Each retry waited out its backoff (1 s, then 20 s): it ran on schedule.
-    let first_gap = at(&upload, "ANALYZING", 1) - at(&upload, "RETRYING", 0);
-    let second_gap = at(&upload, "ANALYZING", 2) - at(&upload, "RETRYING", 1);
-    assert!(first_gap >= chrono::Duration::milliseconds(1000), "first retry after {first_gap}");
-    assert!(second_gap >= chrono::Duration::seconds(20), "second retry after {second_gap}");
-    // The retry was a message of its own, durable in the outbox while it waited.
-    assert_eq!(app.metric("orakgarak_messages_retried_total", &["stage=\"analyze\""]).await, 2.0);
+    let retries = history.iter().filter(|s| *s == "RETRYING").count();
+    assert!(retries >= 2, "{history:?}");
+    for (i, backoff) in BACKOFF.iter().enumerate().take(retries) {
+        let gap = at(&upload, "ANALYZING", i + 1) - at(&upload, "RETRYING", i);
+        assert!(gap.to_std().is_ok_and(|g| g >= *backoff), "retry {} ran {gap} after failing", i + 1);
+    }
+    // Each retry was a message of its own, durable in the outbox while it waited.
+    assert_eq!(app.metric("orakgarak_messages_retried_total", &["stage=\"analyze\""]).await, retries as f64);
     app.stop().await;
 }
 

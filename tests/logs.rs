@@ -33,7 +33,8 @@ async fn upload_logs_reach_loki_and_an_outage_is_counted_not_hoarded() {
         level: "info".into(),
         ..LogSettings::default()
     };
-    orakgarak::telemetry::init_logs(&settings, "test", "all").expect("first subscriber in this binary");
+    orakgarak::telemetry::init_logs(&settings, "test", "all", reqwest::Client::new())
+        .expect("first subscriber in this binary");
     let app = common::spawn_app().await;
 
     // 1. One upload: every role's lines arrive, findable by traceId.

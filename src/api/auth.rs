@@ -53,12 +53,17 @@ pub struct TokenVerifier {
 }
 
 impl TokenVerifier {
-    pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
+    /// `client` fetches the JWKS (see `http_client::client`).
+    pub fn new(settings: &AuthSettings, client: reqwest::Client) -> anyhow::Result<Self> {
         let secret = settings.jwt_secret.expose();
-        let jwks = match &settings.jwks_url {
-            Some(url) => Some(Jwks::new(url, settings.jwks_refetch_interval, settings.jwks_max_age)?),
-            None => None,
-        };
+        let jwks = settings.jwks_url.as_ref().map(|url| Jwks {
+            url: url.clone(),
+            client,
+            refetch_interval: settings.jwks_refetch_interval,
+            max_age: settings.jwks_max_age,
+            keys: RwLock::new(HashMap::new()),
+            fetched: Mutex::new(None),
+        });
         anyhow::ensure!(
             !secret.is_empty() || jwks.is_some(),
             "auth: neither auth.jwt_secret (HS256) nor auth.jwks_url (RS256/ES256) is set: no token could be verified"
@@ -128,18 +133,10 @@ pub struct Jwks {
     fetched: Mutex<Option<Instant>>,
 }
 
-impl Jwks {
-    fn new(url: &str, refetch_interval: Duration, max_age: Duration) -> anyhow::Result<Self> {
-        Ok(Self {
-            url: url.to_owned(),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
-            refetch_interval,
-            max_age,
-            keys: RwLock::new(HashMap::new()),
-            fetched: Mutex::new(None),
-        })
-    }
+/// One JWKS fetch may take this long.
+const JWKS_TIMEOUT: Duration = Duration::from_secs(5);
 
+impl Jwks {
     async fn key(&self, kid: &str) -> Result<(Algorithm, DecodingKey), String> {
         let stale = { self.fetched.lock().await.is_none_or(|at| at.elapsed() >= self.max_age) };
         if !stale {
@@ -166,7 +163,7 @@ impl Jwks {
     }
 
     async fn fetch(&self) -> Result<HashMap<String, (Algorithm, DecodingKey)>, String> {
-        let response = self.client.get(&self.url).send().await.map_err(|e| e.to_string())?;
+        let response = self.client.get(&self.url).timeout(JWKS_TIMEOUT).send().await.map_err(|e| format!("{e:#}"))?;
         if !response.status().is_success() {
             return Err(format!("HTTP {}", response.status()));
         }

@@ -19,10 +19,16 @@ use crate::config::{LogFormat, LogSettings};
 
 /// Installs the global subscriber (stdout, plus Loki when configured).
 /// `RUST_LOG` wins over the configured level. Errors if one is installed.
-pub fn init_logs(settings: &LogSettings, env: &str, service: &'static str) -> anyhow::Result<()> {
+/// `client` ships to Loki (see `http_client::client`).
+pub fn init_logs(
+    settings: &LogSettings,
+    env: &str,
+    service: &'static str,
+    client: reqwest::Client,
+) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&settings.level))?;
     let shipper = match &settings.loki_url {
-        Some(url) => Some(LokiShipper::start(url, settings, env, service)?),
+        Some(url) => Some(LokiShipper::start(url, client, settings, env, service)?),
         None => None,
     };
     let registry = tracing_subscriber::registry().with(filter);

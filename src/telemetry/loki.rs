@@ -70,11 +70,19 @@ pub struct LokiShipper {
 static DEPTH: AtomicI64 = AtomicI64::new(0);
 
 impl LokiShipper {
-    pub fn start(url: &str, settings: &LogSettings, env: &str, service: &'static str) -> anyhow::Result<Self> {
+    /// Ships through `client` (see `http_client::client`) from its own thread.
+    pub fn start(
+        url: &str,
+        client: reqwest::Client,
+        settings: &LogSettings,
+        env: &str,
+        service: &'static str,
+    ) -> anyhow::Result<Self> {
         let (tx, rx) = sync_channel(settings.loki_queue_lines.max(1));
         let push_url = format!("{}/loki/api/v1/push", url.trim_end_matches('/'));
         let worker = Worker {
             rx,
+            client,
             url: push_url,
             labels: [("service", service.to_owned()), ("env", env.to_owned())],
             batch_lines: settings.loki_batch_lines.max(1),
@@ -122,6 +130,7 @@ fn level_label(level: tracing::Level) -> &'static str {
 
 struct Worker {
     rx: Receiver<Entry>,
+    client: reqwest::Client,
     url: String,
     labels: [(&'static str, String); 2],
     batch_lines: usize,
@@ -132,7 +141,7 @@ struct Worker {
 impl Worker {
     fn run(self) {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-        let client = reqwest::Client::new();
+        let client = self.client.clone();
         loop {
             let mut batch = Vec::with_capacity(self.batch_lines);
             let deadline = Instant::now() + self.flush_interval;

@@ -56,7 +56,7 @@ impl StandInLoki {
         *self.addr.lock().expect("lock") = Some(listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         *self.shutdown.lock().expect("lock") = Some(tx);
-        let app = Router::new().route("/loki/api/v1/push", post(push)).with_state(self.clone());
+        let app = self.router();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -64,6 +64,11 @@ impl StandInLoki {
                 })
                 .await;
         });
+    }
+
+    /// Loki's push endpoint, for serving over another transport (HTTPS).
+    pub fn router(&self) -> Router {
+        Router::new().route("/loki/api/v1/push", post(push)).with_state(self.clone())
     }
 
     /// Loki goes away: connections are refused until `restart`.

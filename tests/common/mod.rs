@@ -9,6 +9,7 @@ pub mod ports;
 pub mod postgres;
 pub mod prometheus;
 pub mod promql;
+pub mod tls;
 
 use std::path::Path;
 use std::time::Duration;
@@ -37,7 +38,12 @@ pub fn require_stack() {
 
 pub fn init_test_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
-        let _ = orakgarak::telemetry::init_logs(&orakgarak::config::LogSettings::default(), "test", "test");
+        let _ = orakgarak::telemetry::init_logs(
+            &orakgarak::config::LogSettings::default(),
+            "test",
+            "test",
+            reqwest::Client::new(),
+        );
     }
 }
 

@@ -31,9 +31,14 @@ impl ModelServer {
         server.mode.store(mode, Ordering::SeqCst);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/v1/analyze", listener.local_addr().expect("addr"));
-        let app = Router::new().route("/v1/analyze", post(analyze)).with_state(server.clone());
+        let app = server.router();
         tokio::spawn(async move { axum::serve(listener, app).await });
         (server, url)
+    }
+
+    /// The model server's endpoint, for serving over another transport (HTTPS).
+    pub fn router(&self) -> Router {
+        Router::new().route("/v1/analyze", post(analyze)).with_state(self.clone())
     }
 
     pub fn set(&self, mode: u8) {
