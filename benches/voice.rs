@@ -160,18 +160,13 @@ fn anchors(root: &Path, paths: &[PathBuf]) -> anyhow::Result<Vec<(&'static str, 
             line.file,
             path.display()
         );
-        for (name, track) in [("praat", line.praat), ("pyin", line.pyin)] {
+        for (name, ruled, track) in
+            [("praat", "praat + our range rule", line.praat), ("pyin", "pyin + our range rule", line.pyin)]
+        {
             let frames: Vec<(f64, Option<f64>)> =
                 track.times.iter().zip(&track.f0).map(|(t, f)| (*t, (*f > 0.0).then_some(*f))).collect();
-            let ours_rule = our_rule(&frames);
-            tracks.push((
-                if name == "praat" { "praat" } else { "pyin" },
-                Track { range: percentile_rule(&frames), frames: frames.clone(), seconds: track.seconds },
-            ));
-            tracks.push((
-                if name == "praat" { "praat + our range rule" } else { "pyin + our range rule" },
-                Track { range: ours_rule, frames, seconds: track.seconds },
-            ));
+            tracks.push((ruled, Track { range: our_rule(&frames), frames: frames.clone(), seconds: track.seconds }));
+            tracks.push((name, Track { range: percentile_rule(&frames), frames, seconds: track.seconds }));
         }
     }
     Ok(tracks)

@@ -72,6 +72,8 @@ struct Candidate {
     lag: f64,
     value: f64,
     probability: f64,
+    /// The path's pitch bin for this period (`None` outside the grid).
+    bin: Option<usize>,
 }
 
 pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) -> Vec<PitchFrame> {
@@ -86,32 +88,31 @@ pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) 
     }
 
     let count = (samples.len() - frame_len) / hop + 1;
-    let mut starts = Vec::with_capacity(count);
+    let bins = Bins::new(rate, settings);
     let mut rms = Vec::with_capacity(count);
     let mut candidates = Vec::with_capacity(count);
     let mut yin = Yin::new(window, tau_max);
     for k in 0..count {
-        let start = k * hop;
-        let frame = &samples[start..start + frame_len];
+        let frame = &samples[k * hop..k * hop + frame_len];
         let energy = yin.difference(frame);
         rms.push(10.0 * (energy / window as f64).max(1e-12).log10());
-        candidates.push(yin.candidates(tau_min, tau_max));
-        starts.push(start);
+        let mut found = yin.candidates(tau_min, tau_max);
+        found.iter_mut().for_each(|c| c.bin = bins.of(c.lag));
+        candidates.push(found);
     }
 
     let loudest = rms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let floor = (loudest - settings.dynamic_range_db).max(-60.0);
-    let bins = Bins::new(rate, settings);
     let path = bins.viterbi(&candidates, &rms, floor, settings);
 
     (0..count)
         .map(|k| {
-            let chosen = path[k].and_then(|bin| bins.nearest(&candidates[k], bin));
+            let chosen = path[k].and_then(|bin| nearest(&candidates[k], bin));
             let lag = chosen.map_or(tau_max as f64, |c| c.lag);
             let lowest = candidates[k].iter().map(|c| c.value).fold(1.0, f64::min);
             // The evidence for lag τ lies in [start, start + window + τ].
             PitchFrame {
-                time: (starts[k] as f64 + (window as f64 + lag) / 2.0) / rate,
+                time: ((k * hop) as f64 + (window as f64 + lag) / 2.0) / rate,
                 hz: chosen.map(|c| rate / c.lag),
                 aperiodicity: chosen.map_or(lowest, |c| c.value).clamp(0.0, 1.0),
                 rms_db: rms[k],
@@ -134,8 +135,8 @@ impl Yin {
         Self { window, squares: vec![0.0; window + tau_max + 2], cmnd: vec![1.0; tau_max + 2] }
     }
 
-    /// Fills the normalised difference for `frame`; returns the mean-square
-    /// energy of its first window.
+    /// Fills the normalised difference for `frame`; returns the energy (sum
+    /// of squares) of its first window.
     fn difference(&mut self, frame: &[f32]) -> f64 {
         let w = self.window;
         self.squares[0] = 0.0;
@@ -173,7 +174,7 @@ impl Yin {
             let probability =
                 if value < lowest_before { threshold_cdf(lowest_before) - threshold_cdf(value) } else { 0.0 };
             lowest_before = lowest_before.min(value);
-            out.push(Candidate { lag: tau as f64 + shift, value, probability });
+            out.push(Candidate { lag: tau as f64 + shift, value, probability, bin: None });
         }
         let picked: f64 = out.iter().map(|c| c.probability).sum();
         let left = (1.0 - picked).max(0.0);
@@ -183,6 +184,16 @@ impl Yin {
         out.retain(|c| c.probability > 1e-6);
         out
     }
+}
+
+/// The frame's candidate the path's bin stands for.
+fn nearest(candidates: &[Candidate], bin: usize) -> Option<Candidate> {
+    candidates
+        .iter()
+        .filter_map(|c| c.bin.map(|b| (b.abs_diff(bin), c)))
+        .filter(|(distance, _)| *distance <= 1)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| *c)
 }
 
 /// P(threshold < x) under Beta(2, β): 1 − (1 − x)^β (1 + βx).
@@ -220,20 +231,11 @@ impl Bins {
         Self { rate, base, count: ((top - base) * BINS_PER_SEMITONE).ceil() as usize + 1 }
     }
 
-    fn of(&self, candidate: &Candidate) -> Option<usize> {
-        let midi = crate::domain::hz_to_midi(self.rate / candidate.lag);
+    /// The bin of a period of `lag` samples.
+    fn of(&self, lag: f64) -> Option<usize> {
+        let midi = crate::domain::hz_to_midi(self.rate / lag);
         let bin = ((midi - self.base) * BINS_PER_SEMITONE).round();
         (bin >= 0.0 && (bin as usize) < self.count).then_some(bin as usize)
-    }
-
-    /// The frame's candidate the path's bin stands for.
-    fn nearest(&self, candidates: &[Candidate], bin: usize) -> Option<Candidate> {
-        candidates
-            .iter()
-            .filter_map(|c| self.of(c).map(|b| (b.abs_diff(bin), c)))
-            .filter(|(distance, _)| *distance <= 1)
-            .min_by_key(|(distance, _)| *distance)
-            .map(|(_, c)| *c)
     }
 
     /// The most probable sequence of states (a bin, or `None` for
@@ -256,8 +258,8 @@ impl Bins {
         // which remembers the pitch: it pays the same transition as a
         // voiced bin that holds its pitch.
         let unvoiced_stay = stay + step_cost[0];
+        // Voiced → unvoiced and back cost the same.
         let switch = settings.switch_probability.ln() + step_cost[0];
-        let enter = switch;
 
         let mut score = vec![f64::NEG_INFINITY; m + 1];
         let mut next = vec![f64::NEG_INFINITY; m + 1];
@@ -270,7 +272,7 @@ impl Bins {
             let mut voiced = 0.0;
             if !quiet {
                 for c in candidates {
-                    if let Some(bin) = self.of(c) {
+                    if let Some(bin) = c.bin {
                         emission[bin] += c.probability;
                         voiced += c.probability;
                     }
@@ -280,7 +282,7 @@ impl Bins {
             let best_voiced = (0..m).max_by(|a, b| score[*a].total_cmp(&score[*b])).unwrap_or(0);
             for j in 0..m {
                 let (lo, hi) = (j.saturating_sub(reach), (j + reach).min(m - 1));
-                let (mut best, mut from) = (score[unvoiced] + enter, unvoiced);
+                let (mut best, mut from) = (score[unvoiced] + switch, unvoiced);
                 for i in lo..=hi {
                     let s = score[i] + stay + step_cost[i.abs_diff(j)];
                     if s > best {

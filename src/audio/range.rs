@@ -90,10 +90,10 @@ fn median(values: &mut [f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Median absolute deviation scaled to a standard deviation (robust to the
-/// frames where a note begins or ends), in semitones.
-fn spread(midi: &[f64]) -> f64 {
-    let centre = median(&mut midi.to_vec());
+/// Median absolute deviation around `centre` (the median), scaled to a
+/// standard deviation (robust to the frames where a note begins or ends),
+/// in semitones.
+fn spread(midi: &[f64], centre: f64) -> f64 {
     1.4826 * median(&mut midi.iter().map(|m| (m - centre).abs()).collect::<Vec<_>>())
 }
 
@@ -130,11 +130,13 @@ fn notes_of_run(run: &[PitchFrame], hop_seconds: f64, notes: &mut Vec<HeldNote>)
     };
     let min_frames = (MIN_NOTE_SECONDS / hop_seconds).ceil() as usize;
     let mut flush = |from: usize, to: usize| {
-        if to - from < min_frames || spread(&midi[from..to]) < MIN_VOICE_SPREAD {
+        if to - from < min_frames {
             return;
         }
-        if median(&mut run[from..to].iter().map(|f| f.aperiodicity).collect::<Vec<_>>()) <= MAX_APERIODICITY {
-            let pitch = median(&mut midi[from..to].to_vec());
+        let pitch = median(&mut midi[from..to].to_vec());
+        let periodic =
+            median(&mut run[from..to].iter().map(|f| f.aperiodicity).collect::<Vec<_>>()) <= MAX_APERIODICITY;
+        if periodic && spread(&midi[from..to], pitch) >= MIN_VOICE_SPREAD {
             notes.push(HeldNote { midi: pitch, seconds: (to - from) as f64 * hop_seconds });
         }
     };

@@ -334,8 +334,20 @@ fn sing(melody: &[SungNote], voice: &Voice, rng: &mut Rng) -> (Vec<f32>, Vec<Opt
     let mut last_flow = 0.0;
     let mut tract = Tract::new(voice.formant_scale);
     let mut breath_lp = 0.0f64;
+    // Inhales only in gaps with singing within half a second on both sides:
+    // the nearest sung sample after each sample, and the last one before.
+    let half_second = RATE as usize / 2;
+    let mut next_sung = vec![usize::MAX; f0_track.len() + 1];
+    for i in (0..f0_track.len()).rev() {
+        next_sung[i] = if f0_track[i] > 0.0 { i } else { next_sung[i + 1] };
+    }
+    let mut last_sung: Option<usize> = None;
     for i in 0..f0_track.len() {
         let f0 = f0_track[i];
+        let breath_between = last_sung.is_some_and(|j| i - j <= half_second) && next_sung[i] - i < half_second;
+        if f0 > 0.0 {
+            last_sung = Some(i);
+        }
         drift = (drift + rng.gaussian() * 0.4).clamp(-12.0, 12.0) * 0.9995;
         let mut source = 0.0;
         if f0 > 0.0 {
@@ -350,7 +362,7 @@ fn sing(melody: &[SungNote], voice: &Voice, rng: &mut Rng) -> (Vec<f32>, Vec<Opt
             last_flow = flow;
             // Breathiness: aspiration noise in the open phase.
             source += rng.gaussian() * 0.02 * amp_track[i] * if phase < 0.6 { 1.0 } else { 0.3 };
-        } else if amp_track.get(i.saturating_sub(1)).is_some_and(|a| *a == 0.0) && breath_between(&f0_track, i) {
+        } else if amp_track.get(i.saturating_sub(1)).is_some_and(|a| *a == 0.0) && breath_between {
             // An audible inhale between phrases.
             breath_lp = 0.7 * breath_lp + 0.3 * rng.gaussian();
             source = breath_lp * 0.004;
@@ -367,12 +379,6 @@ fn sing(melody: &[SungNote], voice: &Voice, rng: &mut Rng) -> (Vec<f32>, Vec<Opt
         })
         .collect();
     (out, truth)
-}
-
-fn breath_between(f0_track: &[f64], i: usize) -> bool {
-    let rate = f64::from(RATE) as usize;
-    // Inhale only in gaps that have singing on both sides.
-    f0_track[..i].iter().rev().take(rate / 2).any(|f| *f > 0.0) && f0_track[i..].iter().take(rate / 2).any(|f| *f > 0.0)
 }
 
 /// Glottal flow over one period (phase in 0..1): opening 40 %, closing 16 %.
