@@ -1,8 +1,9 @@
 //! Telemetry's cost: API and pipeline throughput with telemetry fully on
-//! (JSON logs at info + Loki shipping) versus logging at warn with Loki
-//! off, in one run; and how many log lines per second the shipping layer
-//! sustains. Each phase runs in its own process (the log subscriber is
-//! process-global), started by this binary.
+//! (JSON logs at info + Loki shipping), the same plus OTLP trace export
+//! (to a sink that decodes every export), and logging at warn with Loki
+//! and export off, in one run; and how many log lines per second the
+//! shipping layer sustains. Each phase runs in its own process (the
+//! subscriber is process-global), started by this binary.
 //!
 //!   scripts/stack.sh up && cargo bench --bench telemetry
 
@@ -45,14 +46,44 @@ async fn loki_sink() -> anyhow::Result<(String, Arc<AtomicU64>)> {
     Ok((url, lines))
 }
 
-async fn phase(full: bool) -> anyhow::Result<Value> {
+/// An OTLP/HTTP traces sink: decodes each export, counts spans.
+async fn otlp_sink() -> anyhow::Result<(String, Arc<AtomicU64>)> {
+    use prost::Message;
+    let spans = Arc::new(AtomicU64::new(0));
+    let counter = spans.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let counter = counter.clone();
+            async move {
+                use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+                let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+                    return (axum::http::StatusCode::BAD_REQUEST, Vec::new());
+                };
+                let n: usize = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+                (axum::http::StatusCode::OK, Vec::new())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/v1/traces", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, spans))
+}
+
+async fn phase(name: &str) -> anyhow::Result<Value> {
+    let full = name != "quiet";
     let (loki_url, received) = loki_sink().await?;
+    let (otlp_url, spans) = otlp_sink().await?;
     let log = LogSettings {
         level: if full { "info".into() } else { "warn".into() },
         loki_url: full.then_some(loki_url),
         ..LogSettings::default()
     };
-    orakgarak::telemetry::init_logs(&log, "bench", "all", reqwest::Client::new())?;
+    let traces =
+        orakgarak::config::TraceSettings { otlp_endpoint: (name == "otlp").then_some(otlp_url), ..Default::default() };
+    let telemetry = orakgarak::telemetry::init_telemetry(&log, &traces, "bench", "all", None)?;
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/orakgarak.yaml");
     let mut settings = Settings::load(Some(&path), std::iter::empty())?;
     settings.catalog.path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog/songs.yaml");
@@ -68,7 +99,7 @@ async fn phase(full: bool) -> anyhow::Result<Value> {
         "rps": rps, "p50_ms": percentile(&latencies, 0.5).as_secs_f64() * 1e3,
         "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1e3, "errors": errors, "pipeline": pipeline,
     });
-    if full {
+    if name == "full" {
         // Shipping throughput: a burst of lines from two threads, then wait
         // until every line is either shipped or counted as dropped.
         let ship = orakgarak::telemetry::loki::ship_counters();
@@ -111,6 +142,8 @@ async fn phase(full: bool) -> anyhow::Result<Value> {
         }
     }
     running.stop().await?;
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+    result["spans_exported"] = json!(spans.load(Ordering::Relaxed));
     app.store.pool().close().await;
     orakgarak::devstack::drop_database(&db).await?;
     Ok(result)
@@ -120,14 +153,14 @@ async fn phase(full: bool) -> anyhow::Result<Value> {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--phase") {
-        let full = args.get(i + 1).map(String::as_str) == Some("full");
-        let out = args.get(i + 3).context("--phase <full|quiet> --out <file>")?;
-        let result = phase(full).await?;
+        let name = args.get(i + 1).context("--phase <full|otlp|quiet> --out <file>")?;
+        let out = args.get(i + 3).context("--phase <full|otlp|quiet> --out <file>")?;
+        let result = phase(name).await?;
         std::fs::write(out, result.to_string())?;
         return Ok(());
     }
     let mut results = Vec::new();
-    for phase in ["full", "quiet"] {
+    for phase in ["full", "otlp", "quiet"] {
         let out = std::env::temp_dir().join(format!("orakgarak-bench-{phase}.json"));
         let status = std::process::Command::new(std::env::current_exe()?)
             .args(["--phase", phase, "--out"])
@@ -139,13 +172,18 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("telemetry cost (8 clients x 8 s on POST /v1/uploads; 30 short uploads through the pipeline)");
     for (phase, r) in &results {
-        let label = if *phase == "full" { "info logs + Loki shipping" } else { "warn logs, Loki off      " };
+        let label = match *phase {
+            "full" => "info logs + Loki, OTLP off   ",
+            "otlp" => "info logs + Loki + OTLP export",
+            _ => "warn logs, Loki off, OTLP off ",
+        };
         println!(
-            "  {label}: POST {:>6.0} req/s  p50 {:>5.2} ms  p99 {:>6.2} ms  | pipeline {:>5.1} uploads/s",
+            "  {label}: POST {:>6.0} req/s  p50 {:>5.2} ms  p99 {:>6.2} ms  | pipeline {:>5.1} uploads/s | {} spans exported",
             r["rps"].as_f64().unwrap_or(0.0),
             r["p50_ms"].as_f64().unwrap_or(0.0),
             r["p99_ms"].as_f64().unwrap_or(0.0),
-            r["pipeline"].as_f64().unwrap_or(0.0)
+            r["pipeline"].as_f64().unwrap_or(0.0),
+            r["spans_exported"]
         );
     }
     let full = &results[0].1;

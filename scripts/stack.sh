@@ -27,10 +27,15 @@ S3_ACCESS_KEY="orakgarak"
 S3_SECRET_KEY="orakgarak-dev-secret"
 # Versions checked on this machine's rustc; newer ones need a newer compiler.
 TANSU_VERSION="0.6.0"
+# dynostore: memory:// and s3:// storage (the stack's broker); libsql: a
+# SQLite-file engine, the only one of this build whose SCRAM users persist
+# (dynostore accepts `tansu user create` and stores nothing), for the
+# Kafka TLS + SASL test.
+TANSU_FEATURES="dynostore,libsql"
 S3S_FS_VERSION="0.14.1"
 APT_PACKAGES=(postgresql postgresql-client libopus-dev pkg-config cmake
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter wrk
-  ffmpeg docker-compose)
+  ffmpeg docker-compose stunnel4 libssl-dev)
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 
@@ -45,6 +50,22 @@ wait_port() {
   log "$name did not open port $port; see $STATE/logs/"
   tail -n 30 "$STATE/logs/$name.log" >&2 2>/dev/null || true
   return 1
+}
+
+# Whether the installed tansu was built with every feature in TANSU_FEATURES
+# (cargo records them in ~/.cargo/.crates2.json).
+tansu_has_features() {
+  python3 - "$TANSU_VERSION" "$TANSU_FEATURES" <<'PY'
+import json, os, sys
+version, wanted = sys.argv[1], set(sys.argv[2].split(","))
+path = os.path.join(os.environ.get("CARGO_HOME", os.path.expanduser("~/.cargo")), ".crates2.json")
+try:
+    installs = json.load(open(path))["installs"]
+except (OSError, ValueError, KeyError):
+    sys.exit(1)
+ok = any(k.startswith(f"tansu {version} ") and wanted <= set(v.get("features", [])) for k, v in installs.items())
+sys.exit(0 if ok else 1)
+PY
 }
 
 install_packages() {
@@ -63,9 +84,9 @@ install_packages() {
     log "building s3s-fs $S3S_FS_VERSION from crates.io (~5 min, once)"
     cargo install s3s-fs --version "$S3S_FS_VERSION" --locked --features binary
   fi
-  if ! command -v tansu >/dev/null; then
-    log "building tansu $TANSU_VERSION from crates.io (~15 min, once)"
-    cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore
+  if ! command -v tansu >/dev/null || ! tansu_has_features; then
+    log "building tansu $TANSU_VERSION ($TANSU_FEATURES) from crates.io (~20 min, once)"
+    cargo install tansu --version "$TANSU_VERSION" --locked --force --features "$TANSU_FEATURES"
   fi
 }
 

@@ -30,6 +30,7 @@ pub struct Settings {
     pub catalog: CatalogSettings,
     pub watchdog: WatchdogSettings,
     pub log: LogSettings,
+    pub traces: TraceSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +114,11 @@ pub struct KafkaSettings {
     pub group_prefix: String,
     pub partitions: i32,
     pub replication_factor: i32,
+    /// librdkafka properties every client gets (producer, consumers,
+    /// admin): the connection's security, e.g. `security.protocol:
+    /// sasl_ssl`, `ssl.ca.location`, `sasl.mechanism: SCRAM-SHA-512`,
+    /// `sasl.username`, `sasl.password`. Values never print.
+    pub client: BTreeMap<String, Secret>,
     /// Extra librdkafka producer properties (the dev stack sets
     /// `batch.num.messages: "1"` for tansu 0.6).
     pub producer: BTreeMap<String, String>,
@@ -317,6 +323,45 @@ pub struct LogSettings {
     pub loki_timeout: Duration,
 }
 
+/// OpenTelemetry traces. Spans always exist (their ids are the logs'
+/// traceId/spanId and travel in `traceparent` headers); they leave the
+/// process only when `otlp_endpoint` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceSettings {
+    /// OTLP/HTTP traces URL, protobuf, e.g. `http://tempo:4318/v1/traces`;
+    /// unset: nothing is exported.
+    pub otlp_endpoint: Option<String>,
+    /// Headers sent with every export (e.g. `authorization` for a hosted
+    /// collector); values never print.
+    pub otlp_headers: BTreeMap<String, Secret>,
+    /// Share of new traces that are exported (0 to 1). A trace continued
+    /// from a `traceparent` keeps its parent's decision.
+    pub sampling_ratio: f64,
+    /// Spans are sent in batches at least this often.
+    #[serde(deserialize_with = "duration")]
+    pub export_interval: Duration,
+    /// Limit on one export.
+    #[serde(deserialize_with = "duration")]
+    pub export_timeout: Duration,
+    /// Finished spans waiting for export, at most; beyond it new spans are
+    /// dropped, so memory stays bounded while the collector is down.
+    pub queue_spans: usize,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            otlp_headers: BTreeMap::new(),
+            sampling_ratio: 1.0,
+            export_interval: Duration::from_secs(5),
+            export_timeout: Duration::from_secs(10),
+            queue_spans: 2048,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -338,6 +383,7 @@ impl Default for Settings {
             catalog: CatalogSettings::default(),
             watchdog: WatchdogSettings::default(),
             log: LogSettings::default(),
+            traces: TraceSettings::default(),
         }
     }
 }
@@ -402,6 +448,7 @@ impl Default for KafkaSettings {
             group_prefix: "orakgarak".into(),
             partitions: 3,
             replication_factor: 1,
+            client: BTreeMap::new(),
             producer: BTreeMap::new(),
             consumer: BTreeMap::new(),
             delivery_timeout: Duration::from_secs(10),

@@ -2,7 +2,7 @@ use clap::Parser;
 use orakgarak::app::Roles;
 use orakgarak::commands::{self, Cli, Command};
 use orakgarak::config::Settings;
-use orakgarak::telemetry::init_logs;
+use orakgarak::telemetry::init_telemetry;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -20,9 +20,16 @@ async fn main() -> anyhow::Result<()> {
     if service == "cli" {
         log.level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
     }
-    let http = orakgarak::http_client::client(settings.http.ca_bundle.as_deref())?;
-    init_logs(&log, &settings.env, service, http)?;
-    match cli.command {
+    let ca_bundle = settings.http.ca_bundle.clone();
+    let telemetry = init_telemetry(&log, &settings.traces, &settings.env, service, ca_bundle.as_deref())?;
+    let outcome = run(cli.command, settings).await;
+    // Spans still queued are exported before the process exits.
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+    outcome
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
         Command::Api => {
             let roles = Roles { api: true, stages: vec![], lanes: vec![], watchdog: false };
             commands::serve::run(settings, roles, false).await

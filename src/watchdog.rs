@@ -23,7 +23,7 @@ use crate::domain::{Stage, TraceContext, UploadState};
 use crate::pipeline::{advance, fail_to_dlq, object_arrived, Arrival, DeadLetterUpload, StageMessage, Topics, Trigger};
 use crate::storage::ObjectStore;
 use crate::store::{self, Store, StoreError, TransitionMeta, Upload};
-use crate::telemetry::Metrics;
+use crate::telemetry::{traces, Metrics};
 
 /// `pg_try_advisory_lock` key: "orakgarak watchdog".
 const LOCK_KEY: i64 = 0x6f72_616b_7764_6f67;
@@ -62,8 +62,13 @@ fn watched() -> impl Iterator<Item = UploadState> {
 impl Watchdog {
     /// One scan. Safe to call from several processes at once.
     pub async fn run_once(&self) -> anyhow::Result<RunReport> {
-        let trace = TraceContext::root();
-        let span = tracing::info_span!("watchdog_run", role = "watchdog", traceId = %trace.trace_id, spanId = %trace.span_id_hex());
+        let span = tracing::info_span!(
+            "watchdog_run",
+            role = "watchdog",
+            traceId = tracing::field::Empty,
+            spanId = tracing::field::Empty
+        );
+        let run = traces::start(&span, None, &[]);
         async {
             self.metrics.watchdog_runs_started.inc();
             let started = Instant::now();
@@ -75,7 +80,7 @@ impl Watchdog {
                 self.metrics.watchdog_run("skipped");
                 return Ok(RunReport { skipped: true, ..RunReport::default() });
             }
-            let result = self.scan().await;
+            let result = self.scan(&run).await;
             // Release on the same connection, whatever happened.
             let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *lock).await;
             let elapsed = started.elapsed();
@@ -119,16 +124,17 @@ impl Watchdog {
         Ok(found)
     }
 
-    async fn scan(&self) -> anyhow::Result<RunReport> {
+    /// `run` is the run's span: every re-drive and reconciliation links to it.
+    async fn scan(&self, run: &TraceContext) -> anyhow::Result<RunReport> {
         let mut report = RunReport::default();
         for upload in self.candidates().await? {
             report.found += 1;
             self.metrics.watchdog_found(upload.state);
             if upload.state == UploadState::Created {
-                self.reconcile(&upload, &mut report).await?;
+                self.reconcile(&upload, run, &mut report).await?;
             } else {
                 let threshold = self.settings.thresholds.for_state(upload.state);
-                self.redrive_or_give_up(&upload, threshold, &mut report).await?;
+                self.redrive_or_give_up(&upload, threshold, run, &mut report).await?;
             }
         }
         let mut conn = self.store.pool().acquire().await?;
@@ -137,17 +143,16 @@ impl Watchdog {
     }
 
     /// The object-created event never came: look for the object itself.
-    async fn reconcile(&self, upload: &Upload, report: &mut RunReport) -> anyhow::Result<()> {
-        let trace = upload.trace_id().map(TraceContext::child_of).unwrap_or_else(TraceContext::root);
-        let span = crate::upload_span!("watchdog_reconcile", "watchdog", trace, upload.id);
+    async fn reconcile(&self, upload: &Upload, run: &TraceContext, report: &mut RunReport) -> anyhow::Result<()> {
+        let span = crate::upload_span!("watchdog_reconcile", "watchdog", upload.id);
+        let trace = traces::start(&span, upload.trace().as_ref(), &[*run]);
         async {
             let size = self.objects.head(&upload.object_key).await.context("HEAD of an expired upload's object")?;
+            let limit = self.max_upload_bytes;
             let mut tx = self.store.pool().begin().await?;
             let (changed, outcome) = match size {
                 Some(size) => {
-                    match object_arrived(&mut tx, &self.topics, upload, size, self.max_upload_bytes, Trigger::Redrive)
-                        .await?
-                    {
+                    match object_arrived(&mut tx, &self.topics, upload, size, limit, Trigger::Redrive, &trace).await? {
                         Arrival::Accepted(changed) | Arrival::Rejected { changed, .. } => (changed, "reconciled"),
                         Arrival::Duplicate => return Ok(()),
                     }
@@ -188,10 +193,11 @@ impl Watchdog {
         &self,
         upload: &Upload,
         threshold: Duration,
+        run: &TraceContext,
         report: &mut RunReport,
     ) -> anyhow::Result<()> {
-        let trace = upload.trace_id().map(TraceContext::child_of).unwrap_or_else(TraceContext::root);
-        let span = crate::upload_span!("watchdog_redrive", "watchdog", trace, upload.id);
+        let span = crate::upload_span!("watchdog_redrive", "watchdog", upload.id);
+        let trace = traces::start(&span, upload.trace().as_ref(), &[*run]);
         async {
             let mut tx = self.store.pool().begin().await?;
             let current = Store::lock_upload(&mut tx, upload.id).await?;

@@ -20,7 +20,7 @@ fn compose_file_is_valid_and_monitoring_runs_apart() {
     let services = doc["services"].as_mapping().expect("services");
     let profile = |name: &str| services.get(name).and_then(|s| s["profiles"].as_sequence()).map(|p| p.len());
     for monitoring in
-        ["prometheus", "alertmanager", "grafana", "loki", "mattermost", "node-exporter", "postgres-exporter"]
+        ["prometheus", "alertmanager", "grafana", "loki", "tempo", "mattermost", "node-exporter", "postgres-exporter"]
     {
         assert_eq!(profile(monitoring), Some(1), "{monitoring} runs in the monitoring profile");
     }

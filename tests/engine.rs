@@ -358,7 +358,7 @@ async fn a_retrying_upload_moves_on_only_for_the_stage_that_failed() {
         content_type: "audio/ogg".into(),
         declared_bytes: 1000,
         object_key: format!("raw/{id}/take.ogg"),
-        trace_id: orakgarak::domain::TraceId::random(),
+        trace: orakgarak::domain::TraceContext::root(),
         url_expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
     };
     store.create_upload(new).await.expect("created");

@@ -33,7 +33,7 @@ async fn upload_logs_reach_loki_and_an_outage_is_counted_not_hoarded() {
         level: "info".into(),
         ..LogSettings::default()
     };
-    orakgarak::telemetry::init_logs(&settings, "test", "all", reqwest::Client::new())
+    orakgarak::telemetry::init_telemetry(&settings, &Default::default(), "test", "all", None)
         .expect("first subscriber in this binary");
     let app = common::spawn_app().await;
 

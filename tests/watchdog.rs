@@ -196,7 +196,7 @@ async fn a_bulk_redrive_does_not_hold_up_a_fresh_upload() {
             content_type: "audio/wav".into(),
             declared_bytes: wav.len() as u64,
             object_key: key,
-            trace_id: orakgarak::domain::TraceId::random(),
+            trace: orakgarak::domain::TraceContext::root(),
             url_expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
         };
         app.app.store.create_upload(new).await.expect("row");

@@ -10,11 +10,12 @@ use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 
 use super::auth::EventSource;
+use super::middleware::current_trace;
 use super::{ApiError, ApiState};
 use crate::domain::{TraceContext, UploadId};
 use crate::pipeline::{object_arrived, Arrival, Trigger};
 use crate::telemetry::events::UploadRejected;
-use crate::telemetry::Emit;
+use crate::telemetry::{traces, Emit};
 
 #[derive(Debug, Deserialize)]
 struct S3Notification {
@@ -160,27 +161,36 @@ pub async fn object_created(
         targets.push((upload, record.size));
     }
 
+    // Each upload's arrival continues the upload's trace (the request that
+    // created it), linked to this notification's request.
+    let request = current_trace();
+    let spans: Vec<(tracing::Span, TraceContext)> = targets
+        .iter()
+        .map(|(upload, _)| {
+            let span = crate::upload_span!("object_created", "api", upload.id);
+            let trace = traces::start(&span, upload.trace().as_ref(), &[request]);
+            (span, trace)
+        })
+        .collect();
     let limit = state.settings.storage.max_upload_bytes;
     let mut tx = state.store.pool().begin().await.map_err(|e| ApiError::Internal(e.into()))?;
     let mut changes = Vec::new();
-    for (upload, size) in &targets {
-        match object_arrived(&mut tx, &state.topics, upload, *size, limit, Trigger::Event).await? {
+    for ((upload, size), (span, trace)) in targets.iter().zip(&spans) {
+        match object_arrived(&mut tx, &state.topics, upload, *size, limit, Trigger::Event, trace).await? {
             Arrival::Duplicate => outcome.duplicates += 1,
             Arrival::Accepted(changed) => {
                 outcome.accepted += 1;
-                changes.push((upload, changed, None));
+                changes.push((span, changed, None));
             }
             Arrival::Rejected { reason, detail, changed } => {
                 outcome.rejected += 1;
-                changes.push((upload, changed, Some((reason, detail))));
+                changes.push((span, changed, Some((reason, detail))));
             }
         }
     }
     tx.commit().await.map_err(|e| ApiError::Internal(e.into()))?;
 
-    for (upload, changed, rejection) in changes {
-        let trace = upload.trace_id().map(TraceContext::child_of).unwrap_or_else(TraceContext::root);
-        let span = crate::upload_span!("object_created", "api", trace, upload.id);
+    for (span, changed, rejection) in changes {
         let _entered = span.enter();
         changed.emit(&state.metrics);
         if let Some((reason, detail)) = rejection {

@@ -7,10 +7,12 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::error::InternalErrorDetail;
 use crate::domain::TraceContext;
 use crate::telemetry::metrics_labels::{HttpLabels, HttpRouteLabels};
+use crate::telemetry::traces;
 use crate::telemetry::{Metrics, StatusClass};
 
 tokio::task_local! {
@@ -32,10 +34,6 @@ pub fn current_trace() -> TraceContext {
 pub async fn observe(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let incoming = request.headers().get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceContext::parse);
-    let trace = match incoming {
-        Some(parent) => TraceContext::child_of(parent.trace_id),
-        None => TraceContext::root(),
-    };
     // Extension methods would make the label set unbounded.
     let method = match request.method().as_str() {
         m @ ("GET" | "POST" | "PUT" | "DELETE" | "HEAD" | "OPTIONS" | "PATCH") => m.to_owned(),
@@ -43,7 +41,20 @@ pub async fn observe(State(metrics): State<Metrics>, request: Request, next: Nex
     };
     let route =
         request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let span = tracing::info_span!("http", role = "api", traceId = %trace.trace_id, spanId = %trace.span_id_hex(), method = %method, route = %route);
+    let span = tracing::info_span!(
+        "http",
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        role = "api",
+        traceId = tracing::field::Empty,
+        spanId = tracing::field::Empty,
+        method = %method,
+        route = %route,
+    );
+    let trace = traces::start(&span, incoming.as_ref(), &[]);
+    span.set_attribute("http.request.method", method.clone());
+    span.set_attribute("http.route", route.clone());
     let mut response = TRACE.scope(trace, next.run(request).instrument(span.clone())).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
@@ -53,6 +64,10 @@ pub async fn observe(State(metrics): State<Metrics>, request: Request, next: Nex
     }
     if let Ok(value) = HeaderValue::from_str(&trace.trace_id.to_string()) {
         headers.insert("x-trace-id", value);
+    }
+    span.set_attribute("http.response.status_code", i64::from(status));
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
     }
     let _entered = span.enter();
     let elapsed_ms = elapsed.as_secs_f64() * 1000.0;

@@ -95,7 +95,7 @@ pub async fn create(
         content_type: content_type.clone(),
         declared_bytes: size.get(),
         object_key: format!("raw/{id}/{filename}"),
-        trace_id: trace.trace_id,
+        trace,
         url_expires_at: Utc::now() + chrono::Duration::from_std(ttl).map_err(|e| ApiError::Internal(e.into()))?,
     };
     let (upload, created) = state.store.create_upload(new).await?;

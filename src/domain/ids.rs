@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -212,7 +213,11 @@ impl fmt::Display for TraceId {
     }
 }
 
-/// A W3C `traceparent`: version 00, trace id, parent span id, flags.
+/// A W3C trace context: which span of which trace something belongs to,
+/// and whether the trace is sampled. Read and written with OpenTelemetry's
+/// W3C TraceContext propagator, so `traceparent` headers follow the spec
+/// (a higher version with extra fields is accepted, flags other than
+/// sampled are dropped, the sampled flag is kept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceContext {
     pub trace_id: TraceId,
@@ -221,42 +226,77 @@ pub struct TraceContext {
 }
 
 impl TraceContext {
-    /// A new root trace.
+    /// A new root trace, sampled.
     pub fn root() -> Self {
-        Self::child_of(TraceId::random())
+        Self { trace_id: TraceId::random(), span_id: random_span_id(), sampled: true }
     }
 
-    /// A new span in an existing trace.
-    pub fn child_of(trace_id: TraceId) -> Self {
-        let mut span_id = [0u8; 8];
-        while span_id == [0; 8] {
-            rand::thread_rng().fill_bytes(&mut span_id);
-        }
-        Self { trace_id, span_id, sampled: true }
+    /// A span of `trace_id` whose parent span is unknown.
+    pub fn in_trace(trace_id: TraceId) -> Self {
+        Self { trace_id, span_id: random_span_id(), sampled: true }
+    }
+
+    /// A new span in this trace, with its sampling decision.
+    pub fn child(&self) -> Self {
+        Self { span_id: random_span_id(), ..*self }
     }
 
     /// Parses a `traceparent` header; anything malformed is `None` (the
     /// spec says to start a new trace then, not to fail the request).
     pub fn parse(header: &str) -> Option<Self> {
-        let mut parts = header.trim().split('-');
-        let (version, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        if version != "00" || parts.next().is_some() || span.len() != 16 || flags.len() != 2 {
-            return None;
-        }
-        let trace_id = TraceId::parse(trace)?;
-        let mut span_id = [0u8; 8];
-        hex::decode_to_slice(span, &mut span_id).ok()?;
-        let flags = u8::from_str_radix(flags, 16).ok()?;
-        (span_id != [0; 8]).then_some(Self { trace_id, span_id, sampled: flags & 1 == 1 })
+        use opentelemetry::propagation::TextMapPropagator;
+        use opentelemetry::trace::TraceContextExt;
+        let carrier = std::collections::HashMap::from([("traceparent".to_owned(), header.to_owned())]);
+        let context = TraceContextPropagator::new().extract(&carrier);
+        Self::of(context.span().span_context())
+    }
+
+    /// The `traceparent` header naming this span as the parent.
+    pub fn header(&self) -> String {
+        use opentelemetry::propagation::TextMapPropagator;
+        let mut carrier = std::collections::HashMap::new();
+        TraceContextPropagator::new().inject_context(&self.to_otel(), &mut carrier);
+        carrier.remove("traceparent").unwrap_or_default()
     }
 
     pub fn span_id_hex(&self) -> String {
         hex::encode(self.span_id)
     }
 
-    pub fn header(&self) -> String {
-        format!("00-{}-{}-{:02x}", self.trace_id, self.span_id_hex(), u8::from(self.sampled))
+    /// The span context OpenTelemetry uses for this span (remote: it may
+    /// have been made by another process).
+    pub fn span_context(&self) -> opentelemetry::trace::SpanContext {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceState};
+        let flags = if self.sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
+        let trace_id = opentelemetry::trace::TraceId::from_bytes(self.trace_id.0);
+        SpanContext::new(trace_id, SpanId::from_bytes(self.span_id), flags, true, TraceState::default())
     }
+
+    /// An OpenTelemetry context whose current span is this one.
+    pub fn to_otel(&self) -> opentelemetry::Context {
+        use opentelemetry::trace::TraceContextExt;
+        opentelemetry::Context::new().with_remote_span_context(self.span_context())
+    }
+
+    /// The context of a valid OpenTelemetry span context.
+    pub fn of(span: &opentelemetry::trace::SpanContext) -> Option<Self> {
+        if !span.is_valid() {
+            return None;
+        }
+        Some(Self {
+            trace_id: TraceId(span.trace_id().to_bytes()),
+            span_id: span.span_id().to_bytes(),
+            sampled: span.is_sampled(),
+        })
+    }
+}
+
+fn random_span_id() -> [u8; 8] {
+    let mut span_id = [0u8; 8];
+    while span_id == [0; 8] {
+        rand::thread_rng().fill_bytes(&mut span_id);
+    }
+    span_id
 }
 
 #[cfg(test)]
@@ -291,13 +331,28 @@ mod tests {
         assert_eq!(ctx.header(), header);
         for bad in [
             "",
-            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
         ] {
             assert_eq!(TraceContext::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn traceparent_keeps_the_sampled_flag_and_accepts_future_versions() {
+        let unsampled = TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").expect("valid");
+        assert!(!unsampled.sampled);
+        assert!(!unsampled.child().sampled, "a child keeps its parent's decision");
+        assert!(unsampled.header().ends_with("-00"));
+        // A later version may append fields; the known four are read.
+        let future =
+            TraceContext::parse("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09-what-the-future-holds")
+                .expect("a future version is read as version 00");
+        assert!(future.sampled, "flag bits other than sampled are ignored, sampled kept");
+        assert_eq!(future.header(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     }
 }

@@ -15,7 +15,9 @@ use super::transition::advance;
 use super::{KafkaClients, Topics};
 use crate::domain::{Stage, TraceContext, UploadId, UploadState};
 use crate::store::{Store, StoreError, TransitionMeta};
-use crate::telemetry::Metrics;
+use crate::telemetry::{traces, Metrics};
+use tracing::field::Empty;
+use tracing::Instrument;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadLetter {
@@ -132,27 +134,42 @@ pub async fn replay(
     if let Some(id) = only {
         anyhow::ensure!(latest.contains_key(&id.to_string()), "upload {id} is not in any dead-letter topic");
     }
+    // The replay is a trace of its own; each upload's replay continues the
+    // upload's trace (from the failed attempt) and links to it.
+    let span = tracing::info_span!("dlq_replay_run", role = "dlq", traceId = Empty, spanId = Empty);
+    let run = traces::start(&span, None, &[]);
     for letter in latest.values() {
         let Some(id) = letter.upload_id else { continue };
-        let upload = match store.upload(id).await {
-            Ok(upload) => upload,
-            Err(StoreError::NotFound(_)) => {
-                report.skipped.push((id.to_string(), "upload no longer exists".into()));
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if upload.state != UploadState::Failed {
-            report.skipped.push((id.to_string(), format!("upload is {}, not FAILED", upload.state)));
-            continue;
+        replay_one(store, topics, metrics, letter, id, &run, &mut report).instrument(span.clone()).await?;
+    }
+    Ok(report)
+}
+
+async fn replay_one(
+    store: &Store,
+    topics: &Topics,
+    metrics: &Metrics,
+    letter: &DeadLetter,
+    id: UploadId,
+    run: &TraceContext,
+    report: &mut ReplayReport,
+) -> anyhow::Result<()> {
+    let upload = match store.upload(id).await {
+        Ok(upload) => upload,
+        Err(StoreError::NotFound(_)) => {
+            report.skipped.push((id.to_string(), "upload no longer exists".into()));
+            return Ok(());
         }
-        let trace = letter
-            .header(HEADER_TRACEPARENT)
-            .and_then(TraceContext::parse)
-            .or_else(|| upload.trace_id().map(TraceContext::child_of))
-            .unwrap_or_else(TraceContext::root);
-        let span = crate::upload_span!("dlq_replay", "dlq", trace, id);
-        let _guard = span.enter();
+        Err(e) => return Err(e.into()),
+    };
+    if upload.state != UploadState::Failed {
+        report.skipped.push((id.to_string(), format!("upload is {}, not FAILED", upload.state)));
+        return Ok(());
+    }
+    let parent = letter.header(HEADER_TRACEPARENT).and_then(TraceContext::parse).or_else(|| upload.trace());
+    let span = crate::upload_span!("dlq_replay", "dlq", id);
+    let trace = traces::start(&span, parent.as_ref(), &[*run]);
+    async {
         let to = letter.stage.input_state();
         let mut tx = store.pool().begin().await?;
         let meta = TransitionMeta { attempt: 0, error: None, trace_id: trace.trace_id.to_string() };
@@ -161,7 +178,7 @@ pub async fn replay(
             Ok(changed) => changed,
             Err(StoreError::Conflict { actual, .. }) => {
                 report.skipped.push((id.to_string(), format!("upload is {actual}, not FAILED")));
-                continue;
+                return Ok(());
             }
             Err(e) => return Err(e.into()),
         };
@@ -169,6 +186,8 @@ pub async fn replay(
         changed.emit(metrics);
         tracing::info!(stage = letter.stage.as_str(), "Dead-lettered upload replayed.");
         report.replayed.push(id);
+        Ok(())
     }
-    Ok(report)
+    .instrument(span)
+    .await
 }

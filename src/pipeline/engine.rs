@@ -16,6 +16,7 @@ use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::message::*;
 use super::stage::{StageContext, StageError, StageHandler, StageInput, StageOutput};
@@ -27,7 +28,7 @@ use crate::store::{self, Store, StoreError, TransitionMeta, Upload};
 use crate::telemetry::events::{
     error_chain, DuplicateSkipped, MessageConsumed, MessageDeadLettered, StageCompleted, StageFailed, StageTimedOut,
 };
-use crate::telemetry::{Emit, Lane, Metrics};
+use crate::telemetry::{traces, Emit, Lane, Metrics};
 
 pub struct Engine<H> {
     pub handler: Arc<H>,
@@ -54,7 +55,6 @@ enum Claim {
     Run {
         message: StageMessage,
         upload: Box<Upload>,
-        trace: TraceContext,
         attempt: i32,
     },
 }
@@ -109,11 +109,31 @@ impl<H: StageHandler> Engine<H> {
         shutdown: &CancellationToken,
     ) -> Result<(), Interrupted> {
         MessageConsumed { stage: H::STAGE, lane }.emit(&self.metrics);
-        let claim = self.persistently(shutdown, "claiming the upload", || self.claim(raw, lane)).await?;
-        let Claim::Run { message, upload, trace, attempt } = claim else { return Ok(()) };
-        let span = crate::upload_span!("consume", H::STAGE.as_str(), trace, upload.id);
+        // One consumer span per message, child of the producer's span.
+        let parent = header(raw, HEADER_TRACEPARENT).and_then(TraceContext::parse);
+        let span = tracing::info_span!(
+            "stage",
+            otel.name = H::STAGE.as_str(),
+            otel.kind = "consumer",
+            otel.status_code = tracing::field::Empty,
+            role = H::STAGE.as_str(),
+            uploadId = tracing::field::Empty,
+            traceId = tracing::field::Empty,
+            spanId = tracing::field::Empty,
+        );
+        let trace = traces::start(&span, parent.as_ref(), &[]);
+        span.set_attribute("messaging.system", "kafka");
+        span.set_attribute("messaging.destination.name", raw.topic().to_owned());
+        span.set_attribute("messaging.kafka.offset", raw.offset());
+        span.set_attribute("orakgarak.lane", lane.as_str());
         async {
+            let claim = self.persistently(shutdown, "claiming the upload", || self.claim(raw, lane, &trace)).await?;
+            let Claim::Run { message, upload, attempt } = claim else { return Ok(()) };
+            tracing::Span::current().set_attribute("orakgarak.attempt", i64::from(attempt));
             let outcome = self.run(&message, &upload, lane, attempt, shutdown).await?;
+            if !matches!(outcome, Outcome::Success(_)) {
+                tracing::Span::current().record("otel.status_code", "ERROR");
+            }
             self.persistently(shutdown, "storing the stage outcome", || {
                 self.persist(raw, &message, &upload, &trace, attempt, &outcome)
             })
@@ -155,9 +175,9 @@ impl<H: StageHandler> Engine<H> {
     }
 
     /// Decodes the message and claims its upload for this stage.
-    async fn claim(&self, raw: &OwnedMessage, lane: Lane) -> anyhow::Result<Claim> {
+    /// `trace` is the message's span.
+    async fn claim(&self, raw: &OwnedMessage, lane: Lane, trace: &TraceContext) -> anyhow::Result<Claim> {
         let stage = H::STAGE;
-        let trace = header(raw, HEADER_TRACEPARENT).and_then(TraceContext::parse);
         let parsed = serde_json::from_slice::<StageMessage>(raw.payload().unwrap_or_default())
             .map_err(|e| format!("undecodable message: {e}"))
             .and_then(|m| {
@@ -170,62 +190,51 @@ impl<H: StageHandler> Engine<H> {
         let message = match parsed {
             Ok(message) => message,
             Err(error) => {
-                let trace = trace.unwrap_or_else(TraceContext::root);
-                let span = tracing::warn_span!("consume", role = stage.as_str(), traceId = %trace.trace_id);
-                self.dead_letter_poison(raw, &trace, &error).instrument(span).await?;
+                self.dead_letter_poison(raw, trace, &error).await?;
                 return Ok(Claim::Done);
             }
         };
         let upload = match self.store.upload(message.upload_id).await {
             Ok(upload) => upload,
             Err(StoreError::NotFound(_)) => {
-                let trace = trace.unwrap_or_else(TraceContext::root);
-                self.dead_letter_poison(raw, &trace, "message names an unknown upload").await?;
+                self.dead_letter_poison(raw, trace, "message names an unknown upload").await?;
                 return Ok(Claim::Done);
             }
             Err(e) => return Err(e.into()),
         };
-        let trace = trace.or_else(|| upload.trace_id().map(TraceContext::child_of)).unwrap_or_else(TraceContext::root);
-        let span = crate::upload_span!("consume", stage.as_str(), trace, upload.id);
+        tracing::Span::current().record("uploadId", tracing::field::display(upload.id));
         let skip = |why| {
             DuplicateSkipped { stage, lane, why }.emit(&self.metrics);
             Ok(Claim::Done)
         };
-        async {
-            let mut conn = self.store.pool().acquire().await?;
-            if store::was_processed(&mut conn, &self.consumer_name, message.message_id).await? {
-                return skip("message id already processed");
-            }
-            drop(conn);
-            let working = stage.working_state();
-            let from = upload.state;
-            let attempt = match from {
-                s if s == stage.input_state() => 1,
-                s if s == working => {
-                    tracing::warn!(
-                        attempt = upload.attempt,
-                        "Resuming a stage interrupted before its output was stored."
-                    );
-                    return Ok(Claim::Run { attempt: upload.attempt.max(1), message, upload: Box::new(upload), trace });
-                }
-                UploadState::Retrying if upload.retry_stage == Some(stage) => upload.attempt + 1,
-                UploadState::Retrying => return skip("upload is retrying another stage"),
-                _ => return skip("upload already past this stage"),
-            };
-            let meta = TransitionMeta { attempt, error: None, trace_id: trace.trace_id.to_string() };
-            let mut tx = self.store.pool().begin().await?;
-            match advance(&mut tx, upload.id, from, working, &meta, None).await {
-                Ok(changed) => {
-                    tx.commit().await?;
-                    changed.emit(&self.metrics);
-                    Ok(Claim::Run { message, upload: Box::new(upload), trace, attempt })
-                }
-                Err(StoreError::Conflict { .. }) => skip("another consumer claimed the upload"),
-                Err(e) => Err(e.into()),
-            }
+        let mut conn = self.store.pool().acquire().await?;
+        if store::was_processed(&mut conn, &self.consumer_name, message.message_id).await? {
+            return skip("message id already processed");
         }
-        .instrument(span)
-        .await
+        drop(conn);
+        let working = stage.working_state();
+        let from = upload.state;
+        let attempt = match from {
+            s if s == stage.input_state() => 1,
+            s if s == working => {
+                tracing::warn!(attempt = upload.attempt, "Resuming a stage interrupted before its output was stored.");
+                return Ok(Claim::Run { attempt: upload.attempt.max(1), message, upload: Box::new(upload) });
+            }
+            UploadState::Retrying if upload.retry_stage == Some(stage) => upload.attempt + 1,
+            UploadState::Retrying => return skip("upload is retrying another stage"),
+            _ => return skip("upload already past this stage"),
+        };
+        let meta = TransitionMeta { attempt, error: None, trace_id: trace.trace_id.to_string() };
+        let mut tx = self.store.pool().begin().await?;
+        match advance(&mut tx, upload.id, from, working, &meta, None).await {
+            Ok(changed) => {
+                tx.commit().await?;
+                changed.emit(&self.metrics);
+                Ok(Claim::Run { message, upload: Box::new(upload), attempt })
+            }
+            Err(StoreError::Conflict { .. }) => skip("another consumer claimed the upload"),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Runs the stage under its time limit, with panics contained. While a

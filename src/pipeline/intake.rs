@@ -22,7 +22,8 @@ pub enum Arrival {
 /// In the caller's transaction: locks the upload, checks the stored size
 /// against the limit and the declaration (checked again whatever the
 /// signature promised), and moves CREATED → UPLOADED (queuing convert on
-/// the lane `trigger` implies) or CREATED → REJECTED.
+/// the lane `trigger` implies) or CREATED → REJECTED. `trace` is the
+/// caller's span: the parent of the convert message.
 pub async fn object_arrived(
     conn: &mut PgConnection,
     topics: &Topics,
@@ -30,12 +31,12 @@ pub async fn object_arrived(
     size: u64,
     limit: u64,
     trigger: Trigger,
+    trace: &TraceContext,
 ) -> Result<Arrival, StoreError> {
     let current = Store::lock_upload(conn, upload.id).await?;
     if current.state != UploadState::Created {
         return Ok(Arrival::Duplicate);
     }
-    let trace = current.trace_id().map(TraceContext::child_of).unwrap_or_else(TraceContext::root);
     let declared = current.declared_bytes as u64;
     let rejection = if size > limit {
         Some(("oversize_object", format!("stored object is {size} bytes, over the {limit} byte limit")))
@@ -53,7 +54,7 @@ pub async fn object_arrived(
             Arrival::Rejected { reason, detail, changed }
         }
         None => {
-            let convert = StageMessage::new(upload.id, Stage::Convert, trigger).to_outbox(topics, &trace);
+            let convert = StageMessage::new(upload.id, Stage::Convert, trigger).to_outbox(topics, trace);
             let to = UploadState::Uploaded;
             Arrival::Accepted(advance(conn, upload.id, UploadState::Created, to, &meta(None), Some(&convert)).await?)
         }

@@ -31,6 +31,9 @@ impl KafkaClients {
             .set("bootstrap.servers", &self.settings.brokers)
             .set("socket.timeout.ms", "10000")
             .set("broker.address.family", "v4");
+        for (key, value) in &self.settings.client {
+            config.set(key, value.expose());
+        }
         config
     }
 
@@ -71,11 +74,8 @@ impl KafkaClients {
 
 /// Creates `topics` with the configured partition count; existing topics are fine.
 pub async fn ensure_topics(settings: &KafkaSettings, topics: &[String]) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &settings.brokers)
-        .set("broker.address.family", "v4")
-        .create()
-        .context("cannot create Kafka admin client")?;
+    let admin: AdminClient<DefaultClientContext> =
+        KafkaClients::new(settings).base().create().context("cannot create Kafka admin client")?;
     let new: Vec<NewTopic> = topics
         .iter()
         .map(|t| NewTopic::new(t, settings.partitions, TopicReplication::Fixed(settings.replication_factor)))

@@ -116,11 +116,11 @@ impl StageMessage {
         }
     }
 
-    /// The outbox row that produces this message, keyed by upload id
-    /// and carrying a child span of `trace`.
+    /// The outbox row that produces this message, keyed by upload id,
+    /// with `trace` (the span that caused it) as its `traceparent`.
     pub fn to_outbox(&self, topics: &Topics, trace: &TraceContext) -> OutboxMessage {
         let mut headers = BTreeMap::new();
-        headers.insert(HEADER_TRACEPARENT.to_owned(), TraceContext::child_of(trace.trace_id).header());
+        headers.insert(HEADER_TRACEPARENT.to_owned(), trace.header());
         OutboxMessage {
             topic: topics.stage(self.stage, self.lane()),
             key: self.upload_id.to_string(),

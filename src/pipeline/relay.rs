@@ -12,10 +12,14 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::message::HEADER_TRACEPARENT;
 use super::Topics;
+use crate::domain::TraceContext;
 use crate::store::{Store, OUTBOX_CHANNEL};
-use crate::telemetry::{events::MessageProduced, Emit, Metrics};
+use crate::telemetry::{events::MessageProduced, traces, Emit, Metrics};
 
 /// Rows claimed per transaction.
 const BATCH: i64 = 200;
@@ -82,13 +86,28 @@ async fn relay_batch(relay: &Relay) -> anyhow::Result<usize> {
         return Ok(0);
     }
     let sends = rows.iter().map(|row| {
-        let headers = row
-            .headers
-            .0
-            .iter()
-            .fold(OwnedHeaders::new(), |h, (key, value)| h.insert(Header { key, value: Some(value.as_str()) }));
+        // The send is a producer span, child of the span that wrote the
+        // row; the consumer's span becomes its child.
+        let parent = row.headers.0.get(HEADER_TRACEPARENT).and_then(|h| TraceContext::parse(h));
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = format!("publish {}", row.topic),
+            otel.kind = "producer",
+            traceId = tracing::field::Empty,
+            spanId = tracing::field::Empty,
+        );
+        let traceparent = parent.map(|parent| traces::start(&span, Some(&parent), &[]).header());
+        span.set_attribute("messaging.system", "kafka");
+        span.set_attribute("messaging.destination.name", row.topic.clone());
+        let headers = row.headers.0.iter().fold(OwnedHeaders::new(), |h, (key, value)| {
+            let value = match &traceparent {
+                Some(own) if key == HEADER_TRACEPARENT => own.as_str(),
+                _ => value.as_str(),
+            };
+            h.insert(Header { key, value: Some(value) })
+        });
         let record = FutureRecord::to(&row.topic).key(&row.key).payload(&row.payload).headers(headers);
-        relay.producer.send(record, Timeout::After(relay.delivery_timeout))
+        relay.producer.send(record, Timeout::After(relay.delivery_timeout)).instrument(span)
     });
     let results = join_all(sends).await;
     let mut done = Vec::with_capacity(rows.len());

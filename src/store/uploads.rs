@@ -6,7 +6,7 @@ use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use super::{Store, StoreError};
-use crate::domain::{Stage, TraceId, UploadId, UploadState, UserId};
+use crate::domain::{Stage, TraceContext, TraceId, UploadId, UploadState, UserId};
 
 /// One upload as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +25,9 @@ pub struct Upload {
     pub attempt: i32,
     pub redrives: i32,
     pub trace_id: String,
+    /// The `traceparent` of the span that created the upload.
+    #[serde(skip)]
+    pub trace_parent: Option<String>,
     pub url_expires_at: DateTime<Utc>,
     pub analysis: Option<serde_json::Value>,
     pub result: Option<serde_json::Value>,
@@ -37,6 +40,17 @@ impl Upload {
     /// The trace every log line and message of this upload belongs to.
     pub fn trace_id(&self) -> Option<TraceId> {
         TraceId::parse(&self.trace_id)
+    }
+
+    /// The span that created the upload: the parent of later work on it
+    /// that arrives without a `traceparent` (the object-created event, a
+    /// re-drive). Uploads stored before it was kept get a span of their
+    /// trace whose parent is unknown.
+    pub fn trace(&self) -> Option<TraceContext> {
+        self.trace_parent
+            .as_deref()
+            .and_then(TraceContext::parse)
+            .or_else(|| self.trace_id().map(TraceContext::in_trace))
     }
 }
 
@@ -55,6 +69,7 @@ pub(super) struct UploadRow {
     attempt: i32,
     redrives: i32,
     trace_id: String,
+    trace_parent: Option<String>,
     url_expires_at: DateTime<Utc>,
     analysis: Option<serde_json::Value>,
     result: Option<serde_json::Value>,
@@ -80,6 +95,7 @@ impl TryFrom<UploadRow> for Upload {
             attempt: row.attempt,
             redrives: row.redrives,
             trace_id: row.trace_id,
+            trace_parent: row.trace_parent,
             url_expires_at: row.url_expires_at,
             analysis: row.analysis,
             result: row.result,
@@ -133,13 +149,14 @@ pub struct NewUpload {
     pub content_type: String,
     pub declared_bytes: u64,
     pub object_key: String,
-    pub trace_id: TraceId,
+    /// The span creating it (the API request's).
+    pub trace: TraceContext,
     pub url_expires_at: DateTime<Utc>,
 }
 
 pub(super) const COLUMNS: &str =
     "id, user_id, filename, content_type, declared_bytes, stored_bytes, object_key, wav_key, \
-     state, retry_stage, attempt, redrives, trace_id, url_expires_at, analysis, result, last_error, created_at, updated_at";
+     state, retry_stage, attempt, redrives, trace_id, trace_parent, url_expires_at, analysis, result, last_error, created_at, updated_at";
 
 impl Store {
     /// Inserts a CREATED upload, or returns the one this user already made
@@ -148,12 +165,12 @@ impl Store {
     pub async fn create_upload(&self, new: NewUpload) -> Result<(Upload, bool), StoreError> {
         // One statement (one round trip, atomic on its own): insert the row
         // and its first history entry, or do nothing on an idempotent repeat.
-        let trace_id = new.trace_id.to_string();
+        let trace_id = new.trace.trace_id.to_string();
         let inserted: Option<UploadRow> = sqlx::query_as(&format!(
             "WITH created AS ( \
                INSERT INTO uploads (id, user_id, idempotency_key, filename, content_type, declared_bytes, \
-                                    object_key, state, trace_id, url_expires_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 'CREATED', $8, $9) \
+                                    object_key, state, trace_id, trace_parent, url_expires_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'CREATED', $8, $9, $10) \
                ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING {COLUMNS}), \
              history AS ( \
                INSERT INTO upload_transitions (upload_id, from_state, to_state, attempt, trace_id) \
@@ -168,6 +185,7 @@ impl Store {
         .bind(i64::try_from(new.declared_bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?)
         .bind(&new.object_key)
         .bind(&trace_id)
+        .bind(new.trace.header())
         .bind(new.url_expires_at)
         .fetch_optional(&self.pool)
         .await?;

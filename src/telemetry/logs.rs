@@ -4,34 +4,65 @@
 //! split over lines; panics are logged the same way.
 
 use std::io::Write;
+use std::path::Path;
 
 use serde_json::{Map, Value};
+use std::any::TypeId;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
 
 use super::loki::LokiShipper;
-use crate::config::{LogFormat, LogSettings};
+use crate::config::{LogFormat, LogSettings, TraceSettings};
+use crate::http_client;
 
-/// Installs the global subscriber (stdout, plus Loki when configured).
-/// `RUST_LOG` wins over the configured level. Errors if one is installed.
-/// `client` ships to Loki (see `http_client::client`).
-pub fn init_logs(
+/// What `init_telemetry` installs; `shutdown` exports the spans still
+/// queued (call it before the process exits).
+pub struct Telemetry {
+    provider: opentelemetry_sdk::trace::SdkTracerProvider,
+}
+
+impl Telemetry {
+    pub fn shutdown(self) {
+        if let Err(error) = self.provider.shutdown() {
+            tracing::warn!(error = %error, "Spans still queued could not be exported.");
+        }
+    }
+}
+
+/// Installs the global subscriber: log lines to stdout (plus Loki when
+/// configured) and spans to OpenTelemetry. `RUST_LOG` wins over the
+/// configured level; the level filters log lines only, so spans (and the
+/// trace ids they carry) exist at any level. Errors if one is installed.
+/// `ca_bundle` is trusted by the Loki and OTLP clients (see
+/// `http_client::client`).
+pub fn init_telemetry(
     settings: &LogSettings,
+    traces: &TraceSettings,
     env: &str,
     service: &'static str,
-    client: reqwest::Client,
-) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&settings.level))?;
+    ca_bundle: Option<&Path>,
+) -> anyhow::Result<Telemetry> {
+    let level = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&settings.level))?;
     let shipper = match &settings.loki_url {
-        Some(url) => Some(LokiShipper::start(url, client, settings, env, service)?),
+        Some(url) => Some(LokiShipper::start(url, http_client::client(ca_bundle)?, settings, env, service)?),
         None => None,
     };
-    let registry = tracing_subscriber::registry().with(filter);
+    let provider = super::traces::provider(traces, service, env, ca_bundle)?;
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(super::traces::tracer(&provider))
+        .with_location(false)
+        .with_threads(false);
+    // One global filter, no per-layer filters (their thread-local state
+    // misattributes spans whose callsite interest is cached).
+    let registry = tracing_subscriber::registry().with(LevelOrOurSpans(level)).with(SpansAndErrors(spans));
     match settings.format {
         LogFormat::Json => {
             registry.with(JsonLines { service, env: env.to_owned(), stdout: true, shipper }).try_init()?
@@ -43,7 +74,108 @@ pub fn init_logs(
     }
     install_panic_hook();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "Telemetry initialised.");
-    Ok(())
+    Ok(Telemetry { provider })
+}
+
+/// Our spans (INFO and above) at any log level, so every unit of work has
+/// its trace ids; everything else as the level filter says.
+struct LevelOrOurSpans(EnvFilter);
+
+fn our_span(meta: &Metadata<'_>) -> bool {
+    meta.is_span() && meta.target().starts_with("orakgarak") && *meta.level() <= Level::INFO
+}
+
+impl<S> Layer<S> for LevelOrOurSpans
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        if our_span(meta) {
+            Interest::always()
+        } else {
+            Layer::<S>::register_callsite(&self.0, meta)
+        }
+    }
+    fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        our_span(meta) || Layer::<S>::enabled(&self.0, meta, ctx)
+    }
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Layer::<S>::max_level_hint(&self.0).map(|hint| hint.max(LevelFilter::INFO))
+    }
+    // The level filter tracks spans for its span-scoped directives.
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_new_span(attrs, id, ctx)
+    }
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        self.0.on_record(id, values, ctx)
+    }
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_enter(id, ctx)
+    }
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_exit(id, ctx)
+    }
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        self.0.on_close(id, ctx)
+    }
+}
+
+/// The OpenTelemetry layer with every span but only ERROR events (they
+/// mark their span as failed): log lines go to Loki, not into spans.
+struct SpansAndErrors<L>(L);
+
+impl<S, L> Layer<S> for SpansAndErrors<L>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    L: Layer<S>,
+{
+    fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+        self.0.on_register_dispatch(dispatch)
+    }
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.0.on_layer(subscriber)
+    }
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        self.0.register_callsite(meta)
+    }
+    fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        self.0.enabled(meta, ctx)
+    }
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_new_span(attrs, id, ctx)
+    }
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        self.0.on_record(id, values, ctx)
+    }
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        self.0.on_follows_from(id, follows, ctx)
+    }
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if *event.metadata().level() == Level::ERROR {
+            self.0.on_event(event, ctx)
+        }
+    }
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_enter(id, ctx)
+    }
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_exit(id, ctx)
+    }
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        self.0.on_close(id, ctx)
+    }
+    fn on_id_change(&self, old: &Id, new: &Id, ctx: Context<'_, S>) {
+        self.0.on_id_change(old, new, ctx)
+    }
+    /// `OpenTelemetrySpanExt` finds the layer through this.
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            Some(self as *const Self as *const ())
+        } else {
+            // SAFETY: the inner layer answers for its own types.
+            unsafe { self.0.downcast_raw(id) }
+        }
+    }
 }
 
 /// A panic becomes one ERROR line with message, location and backtrace.
@@ -66,28 +198,37 @@ struct SpanFields(Map<String, Value>);
 
 struct JsonVisitor<'a>(&'a mut Map<String, Value>);
 
+impl JsonVisitor<'_> {
+    /// `otel.*` fields name and shape the exported span; they are not log fields.
+    fn insert(&mut self, field: &Field, value: Value) {
+        if !field.name().starts_with("otel.") {
+            self.0.insert(field.name().to_owned(), value);
+        }
+    }
+}
+
 impl Visit for JsonVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), Value::String(format!("{value:?}")));
+        self.insert(field, Value::String(format!("{value:?}")));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), Value::String(value.to_owned()));
+        self.insert(field, Value::String(value.to_owned()));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.insert(field, Value::from(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.insert(field, Value::from(value));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.insert(field, Value::from(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.insert(field, Value::from(value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let chain = super::events::error_chain(value);
-        self.0.insert(field.name().to_owned(), Value::String(chain));
+        self.insert(field, Value::String(chain));
     }
 }
 

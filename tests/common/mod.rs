@@ -5,6 +5,7 @@
 pub mod loki;
 pub mod mattermost;
 pub mod model_server;
+pub mod otlp;
 pub mod ports;
 pub mod postgres;
 pub mod prometheus;
@@ -38,11 +39,12 @@ pub fn require_stack() {
 
 pub fn init_test_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
-        let _ = orakgarak::telemetry::init_logs(
+        let _ = orakgarak::telemetry::init_telemetry(
             &orakgarak::config::LogSettings::default(),
+            &orakgarak::config::TraceSettings::default(),
             "test",
             "test",
-            reqwest::Client::new(),
+            None,
         );
     }
 }
