@@ -244,3 +244,35 @@ async fn a_client_traceparent_is_continued_with_its_sampling_decision() {
     assert!(refused.is_empty(), "every export was well-formed: {refused:?}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watchdog_reconciliation_continues_the_uploads_trace_and_links_to_its_run() {
+    let collectors = collectors();
+    let app = common::spawn_app_with(|s| {
+        s.storage.presign_ttl = Duration::from_secs(2);
+        s.watchdog.expiry_grace = Duration::ZERO;
+    })
+    .await;
+    // The object arrives but its notification is lost.
+    let bytes = fixture("sung-a3-e4.ogg");
+    let (status, created) =
+        app.client.create_upload("take.ogg", "audio/ogg", bytes.len() as u64, None).await.expect("POST");
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(app.client.put_object(&created, bytes).await.expect("PUT"), 200);
+    let id = created["upload_id"].as_str().expect("id").to_owned();
+    let trace = created["trace_id"].as_str().expect("trace").to_owned();
+    tokio::time::sleep(Duration::from_millis(2100)).await; // the upload URL expires
+    let report = app.app.watchdog().run_once().await.expect("watchdog run");
+    assert_eq!(report.reconciled, 1, "{report:?}");
+    app.wait_for(&id, Some("COMPLETED")).await;
+
+    let (spans, chain) = wait_for_tree(&collectors.otlp, &trace, "recommend").await;
+    assert_eq!(chain[chain.len() - 2..], ["watchdog_reconcile".to_owned(), "POST /v1/uploads".to_owned()]);
+    let reconcile = spans.iter().find(|s| s.name == "watchdog_reconcile").expect("in the chain");
+    assert_eq!(reconcile.links.len(), 1, "the reconciliation links to its run");
+    let (run_trace, run_span) = &reconcile.links[0];
+    assert_ne!(run_trace, &trace, "a watchdog run is a trace of its own");
+    let run = wait_for_span(&collectors.otlp, run_trace, "watchdog_run").await;
+    assert!(run.iter().any(|s| &s.span_id == run_span && s.parent_span_id.is_none()));
+    app.stop().await;
+}
