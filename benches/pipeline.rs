@@ -128,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
 
     let pipeline = pipeline_rate(&app, &base, &settings, uploads).await?;
     let broker = broker_rate(&app, 2000).await?;
-    println!("pipeline (1.5 s WAV)  {pipeline:>9.1} uploads/s end to end (create, PUT, event → COMPLETED)");
+    println!("pipeline (5 s phone Opus) {pipeline:>6.1} uploads/s end to end (create, PUT, event → COMPLETED)");
     println!("broker produce+consume{broker:>9.0} msg/s    (one record per batch, as the dev stack sends)");
 
     running.stop().await?;

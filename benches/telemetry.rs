@@ -170,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(status.success(), "phase {phase} failed");
         results.push((phase, serde_json::from_str::<Value>(&std::fs::read_to_string(&out)?)?));
     }
-    println!("telemetry cost (8 clients x 8 s on POST /v1/uploads; 30 short uploads through the pipeline)");
+    println!("telemetry cost (8 clients x 8 s on POST /v1/uploads; 30 phone takes through the pipeline)");
     for (phase, r) in &results {
         let label = match *phase {
             "full" => "info logs + Loki, OTLP off   ",

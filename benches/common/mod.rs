@@ -11,19 +11,11 @@ pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }
 
-/// 1.5 s of a voice-like tone over three notes.
-pub fn short_recording() -> Vec<u8> {
-    let rate = 16_000u32;
-    let mut samples = Vec::new();
-    for hz in [196.0f64, 220.0, 246.9] {
-        for i in 0..(rate / 2) {
-            let t = f64::from(i) / f64::from(rate);
-            let s: f64 =
-                (1..=6).map(|h| (2.0 * std::f64::consts::PI * hz * f64::from(h) * t).sin() / f64::from(h)).sum();
-            samples.push((s * 0.25) as f32);
-        }
-    }
-    orakgarak::audio::write_wav_mono(&samples, rate)
+/// A 5 s Opus take from a phone (32 kbit/s), shipped with the repository:
+/// what a singer uploads, and sung, so the analyser accepts it.
+pub fn phone_take() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/fixtures/phone-take-5s.opus"))
+        .expect("benches/fixtures/phone-take-5s.opus")
 }
 
 pub async fn api_load(
@@ -64,17 +56,20 @@ pub async fn api_load(
 }
 
 pub async fn pipeline_rate(app: &App, base: &str, settings: &Settings, uploads: usize) -> anyhow::Result<f64> {
-    let bytes = short_recording();
+    let bytes = phone_take();
     let client = ApiClient::new(settings, base, "bench-pipeline");
     let started = Instant::now();
     for _ in 0..uploads {
-        client.upload("short.wav", "audio/wav", bytes.clone()).await?;
+        client.upload("take.opus", "audio/ogg", bytes.clone()).await?;
     }
     loop {
-        let done: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM uploads WHERE user_id = 'bench-pipeline' AND state = 'COMPLETED'")
-                .fetch_one(app.store.pool())
-                .await?;
+        let (done, failed): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE state = 'COMPLETED'), count(*) FILTER (WHERE state IN ('FAILED', 'REJECTED')) \
+             FROM uploads WHERE user_id = 'bench-pipeline'",
+        )
+        .fetch_one(app.store.pool())
+        .await?;
+        anyhow::ensure!(failed == 0, "{failed} benchmark uploads failed: the figures would mean nothing");
         if done as usize == uploads {
             break;
         }
