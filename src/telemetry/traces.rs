@@ -26,7 +26,8 @@ use crate::config::TraceSettings;
 use crate::domain::TraceContext;
 
 /// Places `span` in a trace: a child of `parent` (a new trace when `None`),
-/// linked to `links`, and records its ids as the span's `traceId` and
+/// linked to `links` (a link into the parent's own trace says nothing the
+/// parent does not, and is left out), and records its ids as the span's `traceId` and
 /// `spanId` fields (declare both `Empty`). Returns the span's own context,
 /// the parent of whatever it causes. Without the OpenTelemetry layer (a
 /// library user, a test) the ids are made here, so propagation still works.
