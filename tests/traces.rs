@@ -276,3 +276,38 @@ async fn a_watchdog_reconciliation_continues_the_uploads_trace_and_links_to_its_
     assert!(run.iter().any(|s| &s.span_id == run_span && s.parent_span_id.is_none()));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dlq_replay_continues_the_failed_attempts_trace_and_links_to_the_replay() {
+    use orakgarak::pipeline::dlq::{read_dead_letters, replay};
+    let collectors = collectors();
+    let app = spawn_app().await;
+    let id = app.upload("broken.mp3", "audio/mpeg", fixture("corrupt.mp3")).await;
+    let upload = app.wait_for(&id, Some("FAILED")).await;
+    let trace = upload["trace_id"].as_str().expect("trace").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let letters = loop {
+        let letters = read_dead_letters(&app.app.kafka, &app.app.topics).await.expect("read DLQ");
+        if !letters.is_empty() {
+            break letters;
+        }
+        assert!(Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let report = replay(&app.app.store, &app.app.topics, &app.app.metrics, &letters, None).await.expect("replay");
+    assert_eq!(report.replayed.len(), 1, "{report:?}");
+
+    // The replay sits under the failed attempt (through the dead letter's
+    // publish span) in the upload's trace.
+    let (spans, chain) = wait_for_tree(&collectors.otlp, &trace, "dlq_replay").await;
+    assert_eq!(
+        chain[1..3],
+        ["publish ".to_owned() + &app.app.topics.dead_letter(orakgarak::domain::Stage::Convert), "convert".to_owned()]
+    );
+    assert_eq!(chain.last().map(String::as_str), Some("POST /v1/uploads"));
+    let replayed = spans.iter().find(|s| s.name == "dlq_replay").expect("in the chain");
+    let (run_trace, run_span) = replayed.links.first().expect("linked to the replay run");
+    let run = wait_for_span(&collectors.otlp, run_trace, "dlq_replay_run").await;
+    assert!(run.iter().any(|s| &s.span_id == run_span && s.parent_span_id.is_none()));
+    app.stop().await;
+}
