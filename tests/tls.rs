@@ -1,5 +1,5 @@
-//! Outgoing HTTPS: Loki, the model server and an identity provider's JWKS
-//! behind a private CA are reached when `http.ca_bundle` names that CA, and
+//! Outgoing HTTPS: Loki, the model server, an identity provider's JWKS
+//! and an OpenTelemetry collector behind a private CA are reached when `http.ca_bundle` names that CA, and
 //! refused as untrusted when it does not. The stand-ins are the same ones
 //! the other tests use, served over TLS with a test CA's certificate.
 
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::loki::StandInLoki;
 use common::model_server::ModelServer;
+use common::otlp::StandInOtlp;
 use common::tls::{ca_bundle, serve_https};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use orakgarak::api::TokenVerifier;
@@ -99,6 +100,27 @@ async fn a_jwks_behind_a_private_ca_is_fetched_over_https() {
     let claims = serde_json::json!({ "sub": "carol", "exp": chrono::Utc::now().timestamp() + 60 });
     let token = jsonwebtoken::encode(&header, &claims, &key).expect("sign");
     assert_eq!(verifier.verify(&token).await.map(|u| u.to_string()), Ok("carol".to_owned()));
+}
+
+#[tokio::test]
+async fn spans_reach_an_https_collector_through_the_ca_bundle_and_never_without_it() {
+    use opentelemetry::trace::{Tracer, TracerProvider as _};
+    let otlp = StandInOtlp::start_https();
+    let settings = orakgarak::config::TraceSettings { otlp_endpoint: Some(otlp.https_url()), ..Default::default() };
+    for (bundle, name) in [(None, "sent-without-the-bundle"), (Some(ca_bundle()), "sent-with-the-bundle")] {
+        let provider =
+            orakgarak::telemetry::traces::provider(&settings, "tls", "test", bundle.as_deref()).expect("provider");
+        provider.tracer("tls-test").in_span(name, |_| {});
+        // The flush returns once the export was answered (or failed).
+        tokio::task::spawn_blocking(move || {
+            let _ = provider.force_flush();
+            let _ = provider.shutdown();
+        })
+        .await
+        .expect("flushed");
+    }
+    let names: Vec<String> = otlp.all().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["sent-with-the-bundle"], "only the client trusting the test CA got through");
 }
 
 #[test]

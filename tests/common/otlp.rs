@@ -63,12 +63,37 @@ impl StandInOtlp {
                     refused: Arc::default(),
                     addr: listener.local_addr().expect("addr"),
                 };
-                let app = Router::new().route("/v1/traces", post(export)).with_state(receiver.clone());
+                let app = receiver.router();
                 ready_tx.send(receiver).expect("test waiting");
                 axum::serve(listener, app).await.expect("stand-in OTLP serves");
             });
         });
         ready_rx.recv().expect("stand-in OTLP started")
+    }
+
+    /// The same receiver over HTTPS, with the test CA's certificate for
+    /// localhost (see `tls::serve_https`); its URL is `https_url`.
+    pub fn start_https() -> Self {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let mut receiver =
+                    StandInOtlp { spans: Arc::default(), refused: Arc::default(), addr: ([127, 0, 0, 1], 0).into() };
+                receiver.addr = super::tls::serve_https(receiver.router()).await;
+                ready_tx.send(receiver).expect("test waiting");
+                std::future::pending::<()>().await;
+            });
+        });
+        ready_rx.recv().expect("stand-in OTLP started")
+    }
+
+    fn router(&self) -> Router {
+        Router::new().route("/v1/traces", post(export)).with_state(self.clone())
+    }
+
+    pub fn https_url(&self) -> String {
+        format!("https://localhost:{}/v1/traces", self.addr.port())
     }
 
     /// The URL to configure as `traces.otlp_endpoint`.
