@@ -19,63 +19,56 @@ use orakgarak::app::{App, Roles};
 use orakgarak::config::{LogSettings, Settings};
 use serde_json::{json, Value};
 
-/// A Loki push sink for the benchmark: accepts pushes, counts lines.
-async fn loki_sink() -> anyhow::Result<(String, Arc<AtomicU64>)> {
-    let lines = Arc::new(AtomicU64::new(0));
-    let counter = lines.clone();
+/// A push sink on `path` for the benchmark: adds what `count` finds in a
+/// push to the returned counter and answers `status`, or 400 when `count`
+/// cannot read the push.
+async fn counting_sink(
+    path: &str,
+    status: axum::http::StatusCode,
+    count: fn(&[u8]) -> Option<u64>,
+) -> anyhow::Result<(String, Arc<AtomicU64>)> {
+    let total = Arc::new(AtomicU64::new(0));
+    let counter = total.clone();
     let app = axum::Router::new().route(
-        "/loki/api/v1/push",
+        path,
         axum::routing::post(move |body: axum::body::Bytes| {
-            let counter = counter.clone();
-            async move {
-                let push: Value = serde_json::from_slice(&body).unwrap_or_default();
-                let n: usize = push["streams"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|s| s["values"].as_array().map_or(0, Vec::len))
-                    .sum();
-                counter.fetch_add(n as u64, Ordering::Relaxed);
-                axum::http::StatusCode::NO_CONTENT
-            }
+            let answer = match count(&body) {
+                Some(n) => {
+                    counter.fetch_add(n, Ordering::Relaxed);
+                    status
+                }
+                None => axum::http::StatusCode::BAD_REQUEST,
+            };
+            async move { answer }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let url = format!("http://{}{path}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((url, lines))
+    Ok((url, total))
 }
 
-/// An OTLP/HTTP traces sink: decodes each export, counts spans.
-async fn otlp_sink() -> anyhow::Result<(String, Arc<AtomicU64>)> {
+/// Lines in a Loki JSON push (an unreadable push counts none).
+fn loki_lines(body: &[u8]) -> Option<u64> {
+    let push: Value = serde_json::from_slice(body).unwrap_or_default();
+    let streams = push["streams"].as_array().into_iter().flatten();
+    Some(streams.map(|s| s["values"].as_array().map_or(0, Vec::len) as u64).sum())
+}
+
+/// Spans in an OTLP protobuf export.
+fn otlp_spans(body: &[u8]) -> Option<u64> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use prost::Message;
-    let spans = Arc::new(AtomicU64::new(0));
-    let counter = spans.clone();
-    let app = axum::Router::new().route(
-        "/v1/traces",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let counter = counter.clone();
-            async move {
-                use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-                let Ok(request) = ExportTraceServiceRequest::decode(body) else {
-                    return (axum::http::StatusCode::BAD_REQUEST, Vec::new());
-                };
-                let n: usize = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
-                counter.fetch_add(n as u64, Ordering::Relaxed);
-                (axum::http::StatusCode::OK, Vec::new())
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/v1/traces", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((url, spans))
+    let request = ExportTraceServiceRequest::decode(body).ok()?;
+    Some(request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum())
 }
 
 async fn phase(name: &str) -> anyhow::Result<Value> {
     let full = name != "quiet";
-    let (loki_url, received) = loki_sink().await?;
-    let (otlp_url, spans) = otlp_sink().await?;
+    let (loki_push, received) =
+        counting_sink("/loki/api/v1/push", axum::http::StatusCode::NO_CONTENT, loki_lines).await?;
+    let loki_url = loki_push.trim_end_matches("/loki/api/v1/push").to_owned();
+    let (otlp_url, spans) = counting_sink("/v1/traces", axum::http::StatusCode::OK, otlp_spans).await?;
     let log = LogSettings {
         level: if full { "info".into() } else { "warn".into() },
         loki_url: full.then_some(loki_url),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::model_server::{ModelServer, DOWN, HANGING, HEALTHY};
 use common::{fixture, spawn_app, spawn_app_with, states};
-use orakgarak::pipeline::dlq::{read_dead_letters, replay};
+use orakgarak::pipeline::dlq::replay;
 use orakgarak::pipeline::{StageMessage, Trigger};
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
@@ -60,7 +60,7 @@ async fn a_corrupt_file_fails_at_once_into_the_dead_letter_topic() {
     let error = upload["error"].as_str().expect("a reason");
     assert!(error.contains("not a recording") || error.contains("corrupt"), "{error}");
 
-    let letters = wait_for_letters(&app, 1).await;
+    let letters = app.dead_letters(1).await;
     let letter = &letters[0];
     assert_eq!(letter.upload_id.map(|u| u.to_string()), Some(id.clone()));
     assert_eq!(letter.header("x-dlq-reason"), Some("not_retryable"));
@@ -91,7 +91,7 @@ async fn transient_failures_retry_three_times_then_replay_completes_once_fixed()
     );
     assert_eq!(model.calls(), 4);
     assert!(backoff_seconds >= 7.0, "backoff 1+2+4 s, took {backoff_seconds:.1} s");
-    let letters = wait_for_letters(&app, 1).await;
+    let letters = app.dead_letters(1).await;
     assert_eq!(letters[0].header("x-dlq-reason"), Some("exhausted"));
     assert_eq!(letters[0].header("x-attempt"), Some("4"));
 
@@ -135,7 +135,7 @@ async fn a_redelivered_message_has_one_effect() {
     }
     let after = app.client.get_upload(&id).await.expect("GET").1;
     assert_eq!(after["history"], done["history"], "no state moved, no stage ran again");
-    let letters = wait_for_letters(&app, 1).await;
+    let letters = app.dead_letters(1).await;
     assert_eq!(letters[0].header("x-dlq-reason"), Some("poison"));
     app.stop().await;
 }
@@ -218,18 +218,6 @@ async fn a_repeated_object_created_event_is_harmless() {
     let upload = app.wait_for(&id, Some("COMPLETED")).await;
     assert_eq!(states(&upload), HAPPY_PATH, "converted once");
     app.stop().await;
-}
-
-async fn wait_for_letters(app: &common::TestApp, n: usize) -> Vec<orakgarak::pipeline::dlq::DeadLetter> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let letters = read_dead_letters(&app.app.kafka, &app.app.topics).await.expect("read DLQ");
-        if letters.len() >= n {
-            return letters;
-        }
-        assert!(std::time::Instant::now() < deadline, "expected {n} dead letters, found {}", letters.len());
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -25,15 +25,7 @@ fn collectors() -> &'static Collectors {
     static COLLECTORS: OnceLock<Collectors> = OnceLock::new();
     COLLECTORS.get_or_init(|| {
         let otlp = StandInOtlp::start();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async move {
-                tx.send(StandInLoki::start().await).expect("test waiting");
-                std::future::pending::<()>().await;
-            });
-        });
-        let loki = rx.recv().expect("stand-in Loki");
+        let loki = common::on_own_runtime(StandInLoki::start);
         let log = LogSettings {
             level: "info".into(),
             loki_url: Some(loki.url()),
@@ -105,6 +97,16 @@ async fn wait_for_tree(otlp: &StandInOtlp, trace_id: &str, name: &str) -> (Vec<R
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Asserts that `span` (of `trace`) has one link, to the root span named
+/// `run` of another trace.
+async fn assert_linked_to_run(otlp: &StandInOtlp, span: &ReceivedSpan, trace: &str, run: &str) {
+    assert_eq!(span.links.len(), 1, "{} links to its run", span.name);
+    let (run_trace, run_span) = &span.links[0];
+    assert_ne!(run_trace, trace, "a {run} is a trace of its own");
+    let spans = wait_for_span(otlp, run_trace, run).await;
+    assert!(spans.iter().any(|s| &s.span_id == run_span && s.parent_span_id.is_none()), "{run} is the link's root");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -269,31 +271,19 @@ async fn a_watchdog_reconciliation_continues_the_uploads_trace_and_links_to_its_
     let (spans, chain) = wait_for_tree(&collectors.otlp, &trace, "recommend").await;
     assert_eq!(chain[chain.len() - 2..], ["watchdog_reconcile".to_owned(), "POST /v1/uploads".to_owned()]);
     let reconcile = spans.iter().find(|s| s.name == "watchdog_reconcile").expect("in the chain");
-    assert_eq!(reconcile.links.len(), 1, "the reconciliation links to its run");
-    let (run_trace, run_span) = &reconcile.links[0];
-    assert_ne!(run_trace, &trace, "a watchdog run is a trace of its own");
-    let run = wait_for_span(&collectors.otlp, run_trace, "watchdog_run").await;
-    assert!(run.iter().any(|s| &s.span_id == run_span && s.parent_span_id.is_none()));
+    assert_linked_to_run(&collectors.otlp, reconcile, &trace, "watchdog_run").await;
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dlq_replay_continues_the_failed_attempts_trace_and_links_to_the_replay() {
-    use orakgarak::pipeline::dlq::{read_dead_letters, replay};
+    use orakgarak::pipeline::dlq::replay;
     let collectors = collectors();
     let app = spawn_app().await;
     let id = app.upload("broken.mp3", "audio/mpeg", fixture("corrupt.mp3")).await;
     let upload = app.wait_for(&id, Some("FAILED")).await;
     let trace = upload["trace_id"].as_str().expect("trace").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let letters = loop {
-        let letters = read_dead_letters(&app.app.kafka, &app.app.topics).await.expect("read DLQ");
-        if !letters.is_empty() {
-            break letters;
-        }
-        assert!(Instant::now() < deadline, "no dead letter");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let letters = app.dead_letters(1).await;
     let report = replay(&app.app.store, &app.app.topics, &app.app.metrics, &letters, None).await.expect("replay");
     assert_eq!(report.replayed.len(), 1, "{report:?}");
 
@@ -306,8 +296,6 @@ async fn a_dlq_replay_continues_the_failed_attempts_trace_and_links_to_the_repla
     );
     assert_eq!(chain.last().map(String::as_str), Some("POST /v1/uploads"));
     let replayed = spans.iter().find(|s| s.name == "dlq_replay").expect("in the chain");
-    let (run_trace, run_span) = replayed.links.first().expect("linked to the replay run");
-    let run = wait_for_span(&collectors.otlp, run_trace, "dlq_replay_run").await;
-    assert!(run.iter().any(|s| &s.span_id == run_span && s.parent_span_id.is_none()));
+    assert_linked_to_run(&collectors.otlp, replayed, &trace, "dlq_replay_run").await;
     app.stop().await;
 }

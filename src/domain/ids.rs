@@ -228,7 +228,7 @@ pub struct TraceContext {
 impl TraceContext {
     /// A new root trace, sampled.
     pub fn root() -> Self {
-        Self { trace_id: TraceId::random(), span_id: random_span_id(), sampled: true }
+        Self::in_trace(TraceId::random())
     }
 
     /// A span of `trace_id` whose parent span is unknown.

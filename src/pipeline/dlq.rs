@@ -9,6 +9,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
+use tracing::field::Empty;
+use tracing::Instrument;
 
 use super::message::*;
 use super::transition::advance;
@@ -16,8 +18,6 @@ use super::{KafkaClients, Topics};
 use crate::domain::{Stage, TraceContext, UploadId, UploadState};
 use crate::store::{Store, StoreError, TransitionMeta};
 use crate::telemetry::{traces, Metrics};
-use tracing::field::Empty;
-use tracing::Instrument;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadLetter {

@@ -88,7 +88,7 @@ async fn relay_batch(relay: &Relay) -> anyhow::Result<usize> {
     let sends = rows.iter().map(|row| {
         // The send is a producer span, child of the span that wrote the
         // row; the consumer's span becomes its child.
-        let parent = row.headers.0.get(HEADER_TRACEPARENT).and_then(|h| TraceContext::parse(h));
+        let parent = row.headers.0.get(HEADER_TRACEPARENT).map(String::as_str).and_then(TraceContext::parse);
         let span = tracing::info_span!(
             "publish",
             otel.name = format!("publish {}", row.topic),

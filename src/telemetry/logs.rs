@@ -3,14 +3,13 @@
 //! line stands on its own in Loki. Errors are one field (`error`), never
 //! split over lines; panics are logged the same way.
 
+use std::any::TypeId;
 use std::io::Write;
 use std::path::Path;
 
 use serde_json::{Map, Value};
-use std::any::TypeId;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::filter::LevelFilter;

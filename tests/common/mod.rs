@@ -49,6 +49,26 @@ pub fn init_test_logs() {
     }
 }
 
+/// Runs `make` on a runtime of its own, on its own thread, and returns what
+/// it made; the runtime keeps serving (stand-ins that must outlive any one
+/// test's runtime).
+pub fn on_own_runtime<T, F, Fut>(make: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async move {
+            tx.send(make().await).expect("caller waiting");
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().expect("started on its own runtime")
+}
+
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
@@ -103,6 +123,20 @@ impl TestApp {
 
     pub async fn wait_for(&self, id: &str, state: Option<&str>) -> Value {
         self.client.wait_for(id, state, Duration::from_secs(90), false).await.expect("upload reaches the state")
+    }
+
+    /// Waits (up to 30 s) until the dead-letter topics hold `n` messages.
+    pub async fn dead_letters(&self, n: usize) -> Vec<orakgarak::pipeline::dlq::DeadLetter> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let letters =
+                orakgarak::pipeline::dlq::read_dead_letters(&self.app.kafka, &self.app.topics).await.expect("read DLQ");
+            if letters.len() >= n {
+                return letters;
+            }
+            assert!(std::time::Instant::now() < deadline, "expected {n} dead letters, found {}", letters.len());
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     pub async fn metrics_text(&self) -> String {

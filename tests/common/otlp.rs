@@ -53,39 +53,27 @@ pub struct StandInOtlp {
 impl StandInOtlp {
     /// Starts the receiver on 127.0.0.1 (port chosen by the OS, kept bound).
     pub fn start() -> Self {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind stand-in OTLP");
-                let receiver = StandInOtlp {
-                    spans: Arc::default(),
-                    refused: Arc::default(),
-                    addr: listener.local_addr().expect("addr"),
-                };
-                let app = receiver.router();
-                ready_tx.send(receiver).expect("test waiting");
-                axum::serve(listener, app).await.expect("stand-in OTLP serves");
-            });
-        });
-        ready_rx.recv().expect("stand-in OTLP started")
+        super::on_own_runtime(|| async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind stand-in OTLP");
+            let receiver = Self::at(listener.local_addr().expect("addr"));
+            let app = receiver.router();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            receiver
+        })
     }
 
     /// The same receiver over HTTPS, with the test CA's certificate for
     /// localhost (see `tls::serve_https`); its URL is `https_url`.
     pub fn start_https() -> Self {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async move {
-                let mut receiver =
-                    StandInOtlp { spans: Arc::default(), refused: Arc::default(), addr: ([127, 0, 0, 1], 0).into() };
-                receiver.addr = super::tls::serve_https(receiver.router()).await;
-                ready_tx.send(receiver).expect("test waiting");
-                std::future::pending::<()>().await;
-            });
-        });
-        ready_rx.recv().expect("stand-in OTLP started")
+        super::on_own_runtime(|| async {
+            let mut receiver = Self::at(([127, 0, 0, 1], 0).into());
+            receiver.addr = super::tls::serve_https(receiver.router()).await;
+            receiver
+        })
+    }
+
+    fn at(addr: SocketAddr) -> Self {
+        Self { spans: Arc::default(), refused: Arc::default(), addr }
     }
 
     fn router(&self) -> Router {
