@@ -1,7 +1,9 @@
 //! Audio: decode any supported container to mono, resample, WAV in/out,
-//! pitch tracking, sung range and timbre. Pure functions over samples; no I/O.
+//! pitch tracking (with octave correction), sung range and timbre. Pure
+//! functions over samples; no I/O.
 
 mod decode;
+mod octave;
 mod pitch;
 mod range;
 mod resample;

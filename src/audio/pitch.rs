@@ -7,6 +7,15 @@
 //! what resists octave errors and noise: a wrong candidate in a few frames
 //! cannot pull the path an octave away and back.
 //!
+//! Continuity cannot tell a voice from its own octave, though: a path
+//! that follows twice the period (a backing chord an octave below makes
+//! that period the more periodic one) or half of it (a phone's high-pass
+//! leaves a low voice's even harmonics) is just as smooth. Two corrections
+//! follow the Viterbi path: a frame whose double or triple period dips
+//! much deeper gives its probability to that multiple (the shorter period
+//! was a harmonic), and [`super::octave`] moves whole voiced runs by an
+//! octave or a twelfth into the range the rest of the take is sung in.
+//!
 //! Frame alignment: a frame's `time` is the centre of the samples its
 //! estimate depends on, so a pitch change at t shows up at t (± half a
 //! hop), not one hop late as with trackers that stamp a frame with its end.
@@ -66,14 +75,40 @@ const THRESHOLD_BETA: f64 = 18.0;
 /// threshold that the lowest dip still gets (pYIN's absolute-minimum rule).
 const ABSOLUTE_MINIMUM_SHARE: f64 = 0.01;
 
+/// A shorter period whose double or triple dips this much deeper (or
+/// more) is a harmonic of the voice, not its f0: a voice's own period and
+/// its multiples dip about equally deep (checked on the evaluation set:
+/// 95 % of correctly tracked frames stay above 0.75).
+const HARMONIC_DEPTH_RATIO: f64 = 0.4;
+/// Depths are compared above this floor: below it both dips are "perfectly
+/// periodic" and their ratio is noise.
+pub(super) const DEPTH_FLOOR: f64 = 0.02;
+
 /// One dip of the normalised difference: a candidate period.
 #[derive(Debug, Clone, Copy)]
-struct Candidate {
-    lag: f64,
-    value: f64,
-    probability: f64,
+pub(super) struct Candidate {
+    pub(super) lag: f64,
+    /// The normalised difference at the dip (0 = perfectly periodic).
+    pub(super) value: f64,
+    /// Share of the threshold prior that picks this dip (0 for dips that
+    /// are kept only as octave evidence).
+    pub(super) probability: f64,
     /// The path's pitch bin for this period (`None` outside the grid).
     bin: Option<usize>,
+}
+
+impl Candidate {
+    /// A dip kept as evidence only (tests build paths from these).
+    #[cfg(test)]
+    pub(super) fn evidence(lag: f64, value: f64) -> Self {
+        Self { lag, value, probability: 0.0, bin: None }
+    }
+
+    /// Whether this dip's period is `factor` times `lag` (within 3 %, about
+    /// half a semitone).
+    pub(super) fn is_multiple(&self, lag: f64, factor: f64) -> bool {
+        (self.lag / (lag * factor) - 1.0).abs() < 0.03
+    }
 }
 
 pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) -> Vec<PitchFrame> {
@@ -104,10 +139,13 @@ pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) 
     let loudest = rms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let floor = (loudest - settings.dynamic_range_db).max(-60.0);
     let path = bins.viterbi(&candidates, &rms, floor, settings);
+    let mut chosen: Vec<Option<Candidate>> =
+        path.iter().zip(&candidates).map(|(bin, found)| bin.and_then(|bin| nearest(found, bin))).collect();
+    super::octave::correct_octaves(&mut chosen, &candidates, rate);
 
     (0..count)
         .map(|k| {
-            let chosen = path[k].and_then(|bin| nearest(&candidates[k], bin));
+            let chosen = chosen[k];
             let lag = chosen.map_or(tau_max as f64, |c| c.lag);
             let lowest = candidates[k].iter().map(|c| c.value).fold(1.0, f64::min);
             // The evidence for lag τ lies in [start, start + window + τ].
@@ -158,7 +196,9 @@ impl Yin {
 
     /// The dips between `tau_min` and `tau_max` with their probabilities:
     /// under a threshold s, YIN picks the first dip below s; a dip's
-    /// probability is the prior mass of the thresholds that pick it.
+    /// probability is the prior mass of the thresholds that pick it. Dips
+    /// no threshold picks stay in the list with probability 0, as evidence
+    /// for the octave checks.
     fn candidates(&self, tau_min: usize, tau_max: usize) -> Vec<Candidate> {
         let d = &self.cmnd;
         let mut out: Vec<Candidate> = Vec::new();
@@ -176,13 +216,30 @@ impl Yin {
             lowest_before = lowest_before.min(value);
             out.push(Candidate { lag: tau as f64 + shift, value, probability, bin: None });
         }
+        give_harmonics_probability_to_their_multiple(&mut out);
         let picked: f64 = out.iter().map(|c| c.probability).sum();
         let left = (1.0 - picked).max(0.0);
         if let Some(deepest) = out.iter_mut().min_by(|x, y| x.value.total_cmp(&y.value)) {
             deepest.probability += left * ABSOLUTE_MINIMUM_SHARE;
         }
-        out.retain(|c| c.probability > 1e-6);
         out
+    }
+}
+
+/// YIN's first-dip rule takes a harmonic for the f0 when the fundamental
+/// is weak (a high-pass, a phone): the harmonic's period dips first, the
+/// true period later and deeper. Such a dip's probability goes to its
+/// double or triple.
+fn give_harmonics_probability_to_their_multiple(dips: &mut [Candidate]) {
+    for i in 0..dips.len() {
+        let (lag, depth) = (dips[i].lag, dips[i].value.max(DEPTH_FLOOR));
+        let deeper = (i + 1..dips.len()).find(|&j| {
+            (dips[j].is_multiple(lag, 2.0) || dips[j].is_multiple(lag, 3.0))
+                && dips[j].value.max(DEPTH_FLOOR) <= HARMONIC_DEPTH_RATIO * depth
+        });
+        if let Some(j) = deeper {
+            dips[j].probability += std::mem::take(&mut dips[i].probability);
+        }
     }
 }
 
@@ -190,6 +247,7 @@ impl Yin {
 fn nearest(candidates: &[Candidate], bin: usize) -> Option<Candidate> {
     candidates
         .iter()
+        .filter(|c| c.probability > 1e-6)
         .filter_map(|c| c.bin.map(|b| (b.abs_diff(bin), c)))
         .filter(|(distance, _)| *distance <= 1)
         .min_by_key(|(distance, _)| *distance)

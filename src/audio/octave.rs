@@ -1,0 +1,221 @@
+//! Octave correction of the pitch path, one voiced run at a time.
+//!
+//! A voiced run (a phrase between two unvoiced frames) that the tracker
+//! followed at the wrong octave is as smooth as the right one, so the
+//! Viterbi path cannot tell them apart. Two things can:
+//!
+//! - the difference function: at a run's every frame, the period an
+//!   octave or a twelfth away also dips, nearly as deep as the chosen one
+//!   (a subharmonic: voice plus a backing chord below it) or clearly
+//!   deeper (a harmonic: the fundamental filtered away);
+//! - the take itself: a singer's notes lie in one range, and a run that
+//!   falls outside the range of the unambiguous runs while its alternative
+//!   falls inside it is the alternative (Melodia's octave-error removal
+//!   against the melody's pitch, Salamon & Gómez 2012, in a simpler form).
+//!
+//! Both must agree before a run moves; either alone moves correct runs
+//! too (a singer's lowest note under a phone's band-pass has a
+//! near-equal octave dip, and a phrase may lie outside the others).
+
+use super::pitch::{Candidate, DEPTH_FLOOR};
+use crate::domain::hz_to_midi;
+
+/// A run is a subharmonic when its period divided by 2, 3 or 4 dips at
+/// most this many times as deep as the chosen period, on the median frame
+/// (a voice over a chord an octave below: 1.2–2.8 on the evaluation set;
+/// a correctly tracked run rarely below 3 outside phone takes, whose low
+/// notes the range check then protects).
+const SUBHARMONIC_DEPTH_RATIO: f64 = 3.0;
+/// A run is a harmonic when its period times 2 or 3 dips at least this
+/// much deeper, on the median frame.
+const HARMONIC_DEPTH_RATIO: f64 = 0.5;
+/// The alternative period must be seen in at least this share of the
+/// run's frames.
+const MIN_COVERAGE: f64 = 0.5;
+/// The take's range is that of the unambiguous runs' frames between these
+/// quantiles, widened by `RANGE_MARGIN` semitones: a few stray frames
+/// neither make nor break it.
+const RANGE_QUANTILE: f64 = 0.05;
+const RANGE_MARGIN: f64 = 1.0;
+/// Only periodic frames (normalised difference at most this) say where
+/// the take is sung.
+const MAX_RANGE_DEPTH: f64 = 0.3;
+/// A run whose pitch moves less than this from frame to frame (median, in
+/// semitones) is an instrument, not a voice: it does not define the range.
+const MIN_VOICE_STEP: f64 = 0.005;
+
+/// A move of a run to another period: its lag times `factor`.
+#[derive(Debug, Clone, Copy)]
+struct Move {
+    factor: f64,
+}
+
+/// Moves every voiced run of `chosen` whose octave is contradicted both by
+/// the difference function and by the rest of the take. `dips` holds every
+/// frame's dips, `rate` the sample rate.
+pub(super) fn correct_octaves(chosen: &mut [Option<Candidate>], dips: &[Vec<Candidate>], rate: f64) {
+    let runs = voiced_runs(chosen);
+    let moves: Vec<Option<Move>> =
+        runs.iter().map(|run| alternative(&chosen[run.clone()], &dips[run.clone()])).collect();
+    let midi = |c: &Candidate| hz_to_midi(rate / c.lag);
+
+    let mut sung: Vec<f64> = runs
+        .iter()
+        .zip(&moves)
+        .filter(|(run, m)| m.is_none() && !instrument_steady(&chosen[(*run).clone()], midi))
+        .flat_map(|(run, _)| chosen[run.clone()].iter().flatten())
+        .filter(|c| c.value <= MAX_RANGE_DEPTH)
+        .map(midi)
+        .collect();
+    if sung.is_empty() {
+        return;
+    }
+    sung.sort_by(f64::total_cmp);
+    let at = |q: f64| sung[((sung.len() - 1) as f64 * q) as usize];
+    let (lowest, highest) = (at(RANGE_QUANTILE) - RANGE_MARGIN, at(1.0 - RANGE_QUANTILE) + RANGE_MARGIN);
+    let inside = |m: f64| (lowest..=highest).contains(&m);
+
+    for (run, m) in runs.into_iter().zip(moves) {
+        let Some(Move { factor }) = m else { continue };
+        let mut pitches: Vec<f64> = chosen[run.clone()].iter().flatten().map(midi).collect();
+        let pitch = median(&mut pitches);
+        let moved = pitch - 12.0 * factor.log2();
+        let outside = if factor < 1.0 { pitch < lowest } else { pitch > highest };
+        if !(outside && inside(moved)) {
+            continue;
+        }
+        for k in run {
+            chosen[k] = chosen[k].and_then(|c| deepest_multiple(&dips[k], c.lag, factor));
+        }
+    }
+}
+
+/// Maximal stretches of voiced frames.
+fn voiced_runs(chosen: &[Option<Candidate>]) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut k = 0;
+    while k < chosen.len() {
+        let start = k;
+        while k < chosen.len() && chosen[k].is_some() {
+            k += 1;
+        }
+        if k > start {
+            runs.push(start..k);
+        }
+        k += 1;
+    }
+    runs
+}
+
+/// The period the run's evidence points to instead of its own, if any: a
+/// harmonic first (the deeper multiple is unambiguous), then the
+/// subharmonic whose dips come closest.
+fn alternative(run: &[Option<Candidate>], dips: &[Vec<Candidate>]) -> Option<Move> {
+    let evidence = |factor: f64| {
+        let mut ratios: Vec<f64> = run
+            .iter()
+            .zip(dips)
+            .filter_map(|(c, found)| {
+                let c = c.as_ref()?;
+                let other = deepest_multiple(found, c.lag, factor)?;
+                Some(other.value.max(DEPTH_FLOOR) / c.value.max(DEPTH_FLOOR))
+            })
+            .collect();
+        let coverage = ratios.len() as f64 / run.len().max(1) as f64;
+        // Frames without the alternative count as evidence against it.
+        ratios.resize(run.len(), f64::INFINITY);
+        (coverage >= MIN_COVERAGE).then(|| median(&mut ratios))
+    };
+    let harmonic = [2.0, 3.0]
+        .into_iter()
+        .filter_map(|factor| evidence(factor).filter(|r| *r <= HARMONIC_DEPTH_RATIO).map(|r| (factor, r)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let subharmonic = || {
+        [1.0 / 2.0, 1.0 / 3.0, 1.0 / 4.0]
+            .into_iter()
+            .filter_map(|factor| evidence(factor).filter(|r| *r <= SUBHARMONIC_DEPTH_RATIO).map(|r| (factor, r)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    harmonic.or_else(subharmonic).map(|(factor, _)| Move { factor })
+}
+
+/// The deepest dip at `factor` times `lag`.
+fn deepest_multiple(dips: &[Candidate], lag: f64, factor: f64) -> Option<Candidate> {
+    dips.iter().filter(|d| d.is_multiple(lag, factor)).min_by(|a, b| a.value.total_cmp(&b.value)).copied()
+}
+
+fn instrument_steady(run: &[Option<Candidate>], midi: impl Fn(&Candidate) -> f64) -> bool {
+    let pitches: Vec<f64> = run.iter().flatten().map(midi).collect();
+    let mut steps: Vec<f64> = pitches.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    !steps.is_empty() && median(&mut steps) < MIN_VOICE_STEP
+}
+
+/// The upper median (the value at index n/2 once sorted); 0 when empty.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATE: f64 = 16_000.0;
+
+    fn lag(midi: f64) -> f64 {
+        RATE / (440.0 * 2f64.powf((midi - 69.0) / 12.0))
+    }
+
+    /// A take of runs, each `(pitch, depth, octave-up depth)` for 50
+    /// frames, with a 3-cent waver (a voice's) and an unvoiced frame
+    /// between runs. The octave-up dip is left out when `None`.
+    fn take(runs: &[(f64, f64, Option<f64>)]) -> (Vec<Option<Candidate>>, Vec<Vec<Candidate>>) {
+        let (mut chosen, mut dips) = (Vec::new(), Vec::new());
+        for (pitch, depth, up) in runs {
+            for i in 0..50 {
+                let midi = pitch + 0.03 * (i as f64 * 0.9).sin();
+                let own = Candidate::evidence(lag(midi), *depth);
+                let mut found = vec![own];
+                found.extend(up.map(|v| Candidate::evidence(lag(midi) / 2.0, v)));
+                chosen.push(Some(own));
+                dips.push(found);
+            }
+            chosen.push(None);
+            dips.push(Vec::new());
+        }
+        (chosen, dips)
+    }
+
+    fn pitches(chosen: &[Option<Candidate>]) -> Vec<i32> {
+        let mut out: Vec<i32> = chosen.iter().flatten().map(|c| hz_to_midi(RATE / c.lag).round() as i32).collect();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn a_run_an_octave_below_the_take_moves_up_when_its_octave_dips_nearly_as_deep() {
+        // Sung 62–67; one phrase read at 55 whose period halves into 67.
+        let (mut chosen, dips) =
+            take(&[(62.0, 0.05, None), (64.0, 0.05, None), (67.0, 0.05, None), (55.0, 0.08, Some(0.15))]);
+        correct_octaves(&mut chosen, &dips, RATE);
+        assert_eq!(pitches(&chosen), vec![62, 64, 67]);
+    }
+
+    #[test]
+    fn a_singers_lowest_phrase_stays_where_it_is_sung() {
+        // The same octave evidence on a phrase inside the take's range (a
+        // low note under a phone's band-pass) moves nothing.
+        let (mut chosen, dips) =
+            take(&[(55.0, 0.08, Some(0.15)), (57.0, 0.05, None), (60.0, 0.05, None), (64.0, 0.05, None)]);
+        correct_octaves(&mut chosen, &dips, RATE);
+        assert_eq!(pitches(&chosen), vec![55, 57, 60, 64]);
+    }
+
+    #[test]
+    fn a_run_far_below_the_take_stays_when_its_octave_barely_dips() {
+        let (mut chosen, dips) =
+            take(&[(62.0, 0.05, None), (64.0, 0.05, None), (67.0, 0.05, None), (55.0, 0.05, Some(0.6))]);
+        correct_octaves(&mut chosen, &dips, RATE);
+        assert_eq!(pitches(&chosen), vec![62, 64, 67, 55]);
+    }
+}
