@@ -5,7 +5,8 @@
 //!   cargo bench --bench voice [-- [FILTER] [--no-anchors]]
 //!
 //! 1. The evaluation set (tests/common/voices.rs: six voices from bass to
-//!    soprano under ten conditions, four negatives; then a stress set,
+//!    soprano, three melodies each under ten conditions, four negatives;
+//!    then a stress set,
 //!    scored apart, with louder backing chords) is written as 44.1 kHz
 //!    WAV files to target/voice-eval/. Ours runs through the code the
 //!    pipeline runs: convert (decode, resample to 16 kHz, WAV) then analyse.
