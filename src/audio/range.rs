@@ -33,6 +33,12 @@ const MIN_STABLE_SECONDS: f64 = 0.5;
 /// or a growl of a moment does not widen the range.
 const EXTREME_SECONDS: f64 = 0.4;
 const EXTREME_SHARE: f64 = 0.02;
+/// Only notes held at least this long count towards the extremes (while
+/// there are enough of them): a comfortable note is sustained, and two
+/// fragments of a quarter second at a note's onset are not one (a voice
+/// over a backing chord locks with the chord there, before its vibrato
+/// sets in).
+const MIN_EXTREME_NOTE_SECONDS: f64 = 0.25;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SungRange {
@@ -75,10 +81,12 @@ pub fn sung_range(frames: &[PitchFrame], hop_seconds: f64) -> Result<SungRange, 
         }
         notes.last().map_or(0.0, |n| n.midi)
     };
+    let sustained: Vec<HeldNote> = notes.iter().filter(|n| n.seconds >= MIN_EXTREME_NOTE_SECONDS).copied().collect();
+    let extremes = if sustained.iter().map(|n| n.seconds).sum::<f64>() >= needed { &sustained } else { &notes };
     let note = |midi: f64| Note::from_midi(midi.round() as i32);
     Ok(SungRange {
-        lowest: note(reached(&mut notes.iter(), needed))?,
-        highest: note(reached(&mut notes.iter().rev(), needed))?,
+        lowest: note(reached(&mut extremes.iter(), needed))?,
+        highest: note(reached(&mut extremes.iter().rev(), needed))?,
         tessitura: note(reached(&mut notes.iter(), stable_seconds / 2.0))?,
         stable_seconds,
         voiced_seconds,
@@ -251,6 +259,18 @@ mod tests {
         }));
         let range = sung_range(&f, 0.01).expect("range");
         assert_eq!((range.lowest.name(), range.highest.name()), ("A3".into(), "E4".into()));
+    }
+
+    #[test]
+    fn fragments_shorter_than_a_sustained_note_do_not_make_an_extreme() {
+        // A3..E4 held; two 0.2 s fragments at E2 (0.4 s in all) do not make
+        // E2 the lowest note, one held 0.45 s does.
+        let fragments = frames(&[(220.0, 60), (0.0, 5), (82.4, 20), (0.0, 5), (329.6, 60), (0.0, 5), (82.4, 20)]);
+        let range = sung_range(&fragments, 0.01).expect("range");
+        assert_eq!((range.lowest.name(), range.highest.name()), ("A3".into(), "E4".into()));
+        let held = frames(&[(220.0, 60), (0.0, 5), (82.4, 45), (0.0, 5), (329.6, 60)]);
+        let range = sung_range(&held, 0.01).expect("range");
+        assert_eq!((range.lowest.name(), range.highest.name()), ("E2".into(), "E4".into()));
     }
 
     #[test]
