@@ -108,7 +108,12 @@ async fn a_stage_run_past_its_time_limit_is_cut_off_counted_and_retried() {
     .await;
     let id = app.upload("take.ogg", "audio/ogg", fixture("sung-a3-e4.ogg")).await;
     let upload = app.wait_for(&id, Some("FAILED")).await;
-    assert_eq!(model.calls(), 4, "first try and three retries");
+    let attempts = upload["history"].as_array().into_iter().flatten().filter(|h| h["to_state"] == "ANALYZING").count();
+    assert_eq!(attempts, 4, "first try and three retries");
+    // An attempt may be cut off before its request reaches the model
+    // server (on a loaded machine 300 ms can pass first): at most one call
+    // per attempt.
+    assert!((1..=4).contains(&model.calls()), "{} model calls", model.calls());
     let error = upload["error"].as_str().unwrap_or_default();
     assert!(error.contains("did not finish within its time limit of 300ms"), "{error}");
     assert_eq!(app.metric("orakgarak_stage_timeouts_total", &["stage=\"analyze\""]).await, 4.0);
