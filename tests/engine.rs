@@ -38,8 +38,13 @@ async fn wait_completed(app: &TestApp, ids: &[String], timeout: Duration) -> Vec
     uploads
 }
 
+/// The upload's history steps into `state`, oldest first.
+fn steps_into<'a>(upload: &'a Value, state: &'a str) -> impl Iterator<Item = &'a Value> {
+    upload["history"].as_array().into_iter().flatten().filter(move |h| h["to_state"] == state)
+}
+
 fn at(upload: &Value, state: &str, nth: usize) -> chrono::DateTime<chrono::Utc> {
-    let step = upload["history"].as_array().into_iter().flatten().filter(|h| h["to_state"] == state).nth(nth);
+    let step = steps_into(upload, state).nth(nth);
     step.and_then(|h| h["at"].as_str()).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("no {state} #{nth}"))
 }
 
@@ -108,8 +113,7 @@ async fn a_stage_run_past_its_time_limit_is_cut_off_counted_and_retried() {
     .await;
     let id = app.upload("take.ogg", "audio/ogg", fixture("sung-a3-e4.ogg")).await;
     let upload = app.wait_for(&id, Some("FAILED")).await;
-    let attempts = upload["history"].as_array().into_iter().flatten().filter(|h| h["to_state"] == "ANALYZING").count();
-    assert_eq!(attempts, 4, "first try and three retries");
+    assert_eq!(steps_into(&upload, "ANALYZING").count(), 4, "first try and three retries");
     // An attempt may be cut off before its request reaches the model
     // server (on a loaded machine 300 ms can pass first): at most one call
     // per attempt.

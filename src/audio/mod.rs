@@ -17,6 +17,12 @@ pub use resample::resample;
 pub use timbre::{timbre, Timbre};
 pub use wav::{read_wav_mono, write_wav_mono};
 
+/// The upper median (the value at index n/2 once sorted); 0 when empty.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
 /// Peak level in dBFS (−inf for digital silence).
 pub fn peak_dbfs(samples: &[f32]) -> f64 {
     let peak = samples.iter().fold(0f32, |m, s| m.max(s.abs()));

@@ -17,6 +17,7 @@
 //! too (a singer's lowest note under a phone's band-pass has a
 //! near-equal octave dip, and a phrase may lie outside the others).
 
+use super::median;
 use super::pitch::{Candidate, DEPTH_FLOOR};
 use crate::domain::hz_to_midi;
 
@@ -25,10 +26,10 @@ use crate::domain::hz_to_midi;
 /// (a voice over a chord an octave below: 1.2–2.8 on the evaluation set;
 /// a correctly tracked run rarely below 3 outside phone takes, whose low
 /// notes the range check then protects).
-const SUBHARMONIC_DEPTH_RATIO: f64 = 3.0;
+const RUN_SUBHARMONIC_DEPTH_RATIO: f64 = 3.0;
 /// A run is a harmonic when its period times 2 or 3 dips at least this
 /// much deeper, on the median frame.
-const HARMONIC_DEPTH_RATIO: f64 = 0.5;
+const RUN_HARMONIC_DEPTH_RATIO: f64 = 0.5;
 /// The alternative period must be seen in at least this share of the
 /// run's frames.
 const MIN_COVERAGE: f64 = 0.5;
@@ -44,18 +45,13 @@ const MAX_RANGE_DEPTH: f64 = 0.3;
 /// semitones) is an instrument, not a voice: it does not define the range.
 const MIN_VOICE_STEP: f64 = 0.005;
 
-/// A move of a run to another period: its lag times `factor`.
-#[derive(Debug, Clone, Copy)]
-struct Move {
-    factor: f64,
-}
-
 /// Moves every voiced run of `chosen` whose octave is contradicted both by
 /// the difference function and by the rest of the take. `dips` holds every
 /// frame's dips, `rate` the sample rate.
 pub(super) fn correct_octaves(chosen: &mut [Option<Candidate>], dips: &[Vec<Candidate>], rate: f64) {
     let runs = voiced_runs(chosen);
-    let moves: Vec<Option<Move>> =
+    // Per run, the factor its lag would be multiplied by, if any.
+    let moves: Vec<Option<f64>> =
         runs.iter().map(|run| alternative(&chosen[run.clone()], &dips[run.clone()])).collect();
     let midi = |c: &Candidate| hz_to_midi(rate / c.lag);
 
@@ -76,7 +72,7 @@ pub(super) fn correct_octaves(chosen: &mut [Option<Candidate>], dips: &[Vec<Cand
     let inside = |m: f64| (lowest..=highest).contains(&m);
 
     for (run, m) in runs.into_iter().zip(moves) {
-        let Some(Move { factor }) = m else { continue };
+        let Some(factor) = m else { continue };
         let mut pitches: Vec<f64> = chosen[run.clone()].iter().flatten().map(midi).collect();
         let pitch = median(&mut pitches);
         let moved = pitch - 12.0 * factor.log2();
@@ -107,10 +103,10 @@ fn voiced_runs(chosen: &[Option<Candidate>]) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
-/// The period the run's evidence points to instead of its own, if any: a
-/// harmonic first (the deeper multiple is unambiguous), then the
-/// subharmonic whose dips come closest.
-fn alternative(run: &[Option<Candidate>], dips: &[Vec<Candidate>]) -> Option<Move> {
+/// The factor to the period the run's evidence points to instead of its
+/// own, if any: a harmonic first (the deeper multiple is unambiguous), then
+/// the subharmonic whose dips come closest.
+fn alternative(run: &[Option<Candidate>], dips: &[Vec<Candidate>]) -> Option<f64> {
     let evidence = |factor: f64| {
         let mut ratios: Vec<f64> = run
             .iter()
@@ -128,15 +124,15 @@ fn alternative(run: &[Option<Candidate>], dips: &[Vec<Candidate>]) -> Option<Mov
     };
     let harmonic = [2.0, 3.0]
         .into_iter()
-        .filter_map(|factor| evidence(factor).filter(|r| *r <= HARMONIC_DEPTH_RATIO).map(|r| (factor, r)))
+        .filter_map(|factor| evidence(factor).filter(|r| *r <= RUN_HARMONIC_DEPTH_RATIO).map(|r| (factor, r)))
         .min_by(|a, b| a.1.total_cmp(&b.1));
     let subharmonic = || {
         [1.0 / 2.0, 1.0 / 3.0, 1.0 / 4.0]
             .into_iter()
-            .filter_map(|factor| evidence(factor).filter(|r| *r <= SUBHARMONIC_DEPTH_RATIO).map(|r| (factor, r)))
+            .filter_map(|factor| evidence(factor).filter(|r| *r <= RUN_SUBHARMONIC_DEPTH_RATIO).map(|r| (factor, r)))
             .min_by(|a, b| a.1.total_cmp(&b.1))
     };
-    harmonic.or_else(subharmonic).map(|(factor, _)| Move { factor })
+    harmonic.or_else(subharmonic).map(|(factor, _)| factor)
 }
 
 /// The deepest dip at `factor` times `lag`.
@@ -148,12 +144,6 @@ fn instrument_steady(run: &[Option<Candidate>], midi: impl Fn(&Candidate) -> f64
     let pitches: Vec<f64> = run.iter().flatten().map(midi).collect();
     let mut steps: Vec<f64> = pitches.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
     !steps.is_empty() && median(&mut steps) < MIN_VOICE_STEP
-}
-
-/// The upper median (the value at index n/2 once sorted); 0 when empty.
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 #[cfg(test)]

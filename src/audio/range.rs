@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::PitchFrame;
+use super::{median, PitchFrame};
 use crate::domain::{hz_to_midi, Note};
 
 /// The contour is averaged over about one vibrato cycle (5–7 Hz), so a
@@ -92,11 +92,6 @@ pub fn sung_range(frames: &[PitchFrame], hop_seconds: f64) -> Result<SungRange, 
         voiced_seconds,
         notes: notes.len(),
     })
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Median absolute deviation around `centre` (the median), scaled to a
