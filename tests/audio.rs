@@ -133,6 +133,15 @@ fn a_voice_over_backing_chords_is_not_heard_an_octave_or_a_twelfth_below_itself(
 }
 
 #[test]
+fn a_voice_over_backing_chords_is_not_heard_at_their_common_period() {
+    // An alto's G4 and C5 over a C major chord make one signal periodic at
+    // C2, 31 and 36 semitones under the voice, and more periodic there
+    // than at the voice's own period just after the chord is struck:
+    // before, this take came out 36–74 for 65–74.
+    assert_range_within_a_semitone(&voices::sung_take(voice("alto"), voices::Condition::Backing, 4307));
+}
+
+#[test]
 fn a_low_voice_without_its_fundamental_is_not_heard_an_octave_up() {
     // Through a phone's band or a 300 Hz high-pass, a low voice's even
     // harmonics dip first: before octave correction these takes' tops came

@@ -16,6 +16,11 @@
 //! Both must agree before a run moves; either alone moves correct runs
 //! too (a singer's lowest note under a phone's band-pass has a
 //! near-equal octave dip, and a phrase may lie outside the others).
+//!
+//! A run more than an octave outside the take's range that no such move
+//! brings inside is dropped: it is what a voice and a chord (or a note
+//! and its reverb) have in common, their mixture's period, several times
+//! the voice's own, not a note anyone sang.
 
 use super::median;
 use super::pitch::{Candidate, DEPTH_FLOOR};
@@ -44,6 +49,14 @@ const MAX_RANGE_DEPTH: f64 = 0.3;
 /// A run whose pitch moves less than this from frame to frame (median, in
 /// semitones) is an instrument, not a voice: it does not define the range.
 const MIN_VOICE_STEP: f64 = 0.005;
+/// Only frames within this many semitones of the median of those frames
+/// (an octave and a fourth) make the take's range: a run locked to a
+/// chord's common period, two octaves or more under the voice, would
+/// otherwise stretch the range down to itself.
+const TAKE_REACH: f64 = 17.0;
+/// A run further than this outside the take's range (in semitones) that no
+/// octave move brings inside is not the singer's.
+const FAR_OUTSIDE: f64 = 12.0;
 
 /// Moves every voiced run of `chosen` whose octave is contradicted both by
 /// the difference function and by the rest of the take. `dips` holds every
@@ -67,19 +80,25 @@ pub(super) fn correct_octaves(chosen: &mut [Option<Candidate>], dips: &[Vec<Cand
         return;
     }
     sung.sort_by(f64::total_cmp);
+    let centre = sung[sung.len() / 2];
+    sung.retain(|m| (m - centre).abs() <= TAKE_REACH);
     let at = |q: f64| sung[((sung.len() - 1) as f64 * q) as usize];
     let (lowest, highest) = (at(RANGE_QUANTILE) - RANGE_MARGIN, at(1.0 - RANGE_QUANTILE) + RANGE_MARGIN);
     let inside = |m: f64| (lowest..=highest).contains(&m);
 
     for (run, m) in runs.into_iter().zip(moves) {
-        let Some(factor) = m else { continue };
         let mut pitches: Vec<f64> = chosen[run.clone()].iter().flatten().map(midi).collect();
         let pitch = median(&mut pitches);
-        let moved = pitch - 12.0 * factor.log2();
-        let outside = if factor < 1.0 { pitch < lowest } else { pitch > highest };
-        if !(outside && inside(moved)) {
+        let fits = |factor: &f64| {
+            let outside = if *factor < 1.0 { pitch < lowest } else { pitch > highest };
+            outside && inside(pitch - 12.0 * factor.log2())
+        };
+        let Some(factor) = m.filter(fits) else {
+            if pitch < lowest - FAR_OUTSIDE || pitch > highest + FAR_OUTSIDE {
+                run.for_each(|k| chosen[k] = None);
+            }
             continue;
-        }
+        };
         for k in run {
             chosen[k] = chosen[k].and_then(|c| deepest_multiple(&dips[k], c.lag, factor));
         }
@@ -207,5 +226,27 @@ mod tests {
             take(&[(62.0, 0.05, None), (64.0, 0.05, None), (67.0, 0.05, None), (55.0, 0.05, Some(0.6))]);
         correct_octaves(&mut chosen, &dips, RATE);
         assert_eq!(pitches(&chosen), vec![62, 64, 67, 55]);
+    }
+
+    #[test]
+    fn a_run_two_octaves_below_the_take_that_no_octave_explains_is_dropped() {
+        // A voice and a chord locked at their common period (C2 under a
+        // G4), as long as any sung phrase: it neither makes the take's
+        // range nor stays in the path.
+        let (mut chosen, dips) =
+            take(&[(62.0, 0.05, None), (64.0, 0.05, None), (67.0, 0.05, None), (36.0, 0.05, None)]);
+        correct_octaves(&mut chosen, &dips, RATE);
+        assert_eq!(pitches(&chosen), vec![62, 64, 67]);
+    }
+
+    #[test]
+    fn a_sung_note_an_octave_below_the_rest_of_the_take_stays() {
+        // One short phrase at 50 under seven of 62–67: outside the take's
+        // range (61–68), but by less than an octave.
+        let mut runs = [(62.0, 0.05, None), (64.0, 0.05, None), (67.0, 0.05, None)].repeat(7);
+        runs.push((50.0, 0.05, None));
+        let (mut chosen, dips) = take(&runs);
+        correct_octaves(&mut chosen, &dips, RATE);
+        assert_eq!(pitches(&chosen), [[62, 64, 67].repeat(7), vec![50]].concat());
     }
 }
