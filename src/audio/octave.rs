@@ -59,7 +59,8 @@ const TAKE_REACH: f64 = 17.0;
 const FAR_OUTSIDE: f64 = 12.0;
 
 /// Moves every voiced run of `chosen` whose octave is contradicted both by
-/// the difference function and by the rest of the take. `dips` holds every
+/// the difference function and by the rest of the take, and unvoices every
+/// run far outside the take that no move brings inside. `dips` holds every
 /// frame's dips, `rate` the sample rate.
 pub(super) fn correct_octaves(chosen: &mut [Option<Candidate>], dips: &[Vec<Candidate>], rate: f64) {
     let runs = voiced_runs(chosen);
@@ -79,8 +80,7 @@ pub(super) fn correct_octaves(chosen: &mut [Option<Candidate>], dips: &[Vec<Cand
     if sung.is_empty() {
         return;
     }
-    sung.sort_by(f64::total_cmp);
-    let centre = sung[sung.len() / 2];
+    let centre = median(&mut sung);
     sung.retain(|m| (m - centre).abs() <= TAKE_REACH);
     let at = |q: f64| sung[((sung.len() - 1) as f64 * q) as usize];
     let (lowest, highest) = (at(RANGE_QUANTILE) - RANGE_MARGIN, at(1.0 - RANGE_QUANTILE) + RANGE_MARGIN);
