@@ -12,6 +12,8 @@
 //!   falls outside the range of the unambiguous runs while its alternative
 //!   falls inside it is the alternative (Melodia's octave-error removal
 //!   against the melody's pitch, Salamon & Gómez 2012, in a simpler form).
+//!   A run read below the take may also move up to just short of that
+//!   range: the take's lowest note is the one a chord beneath masks.
 //!
 //! Both must agree before a run moves; either alone moves correct runs
 //! too (a singer's lowest note under a phone's band-pass has a
@@ -35,6 +37,12 @@ const RUN_SUBHARMONIC_DEPTH_RATIO: f64 = 3.0;
 /// A run is a harmonic when its period times 2 or 3 dips at least this
 /// much deeper, on the median frame.
 const RUN_HARMONIC_DEPTH_RATIO: f64 = 0.5;
+/// A move up from a multiple of the voice's period may land this many
+/// semitones short of the range of the unambiguous runs: the note a chord
+/// below masks is often the take's lowest, and its frames are the
+/// ambiguous ones, so the rest of the take does not reach it (a C4 over a
+/// C3 chord, with E4–A4 read right: 60 against a range from 62.6).
+const LANDING_SLACK: f64 = 3.0;
 /// The alternative period must be seen in at least this share of the
 /// run's frames.
 const MIN_COVERAGE: f64 = 0.5;
@@ -64,15 +72,14 @@ const FAR_OUTSIDE: f64 = 12.0;
 /// frame's dips, `rate` the sample rate.
 pub(super) fn correct_octaves(chosen: &mut [Option<Candidate>], dips: &[Vec<Candidate>], rate: f64) {
     let runs = voiced_runs(chosen);
-    // Per run, the factor its lag would be multiplied by, if any.
-    let moves: Vec<Option<f64>> =
-        runs.iter().map(|run| alternative(&chosen[run.clone()], &dips[run.clone()])).collect();
+    // Per run, the factors its lag could be multiplied by, best first.
+    let moves: Vec<Vec<f64>> = runs.iter().map(|run| alternatives(&chosen[run.clone()], &dips[run.clone()])).collect();
     let midi = |c: &Candidate| hz_to_midi(rate / c.lag);
 
     let mut sung: Vec<f64> = runs
         .iter()
         .zip(&moves)
-        .filter(|(run, m)| m.is_none() && !instrument_steady(&chosen[(*run).clone()], midi))
+        .filter(|(run, m)| m.is_empty() && !instrument_steady(&chosen[(*run).clone()], midi))
         .flat_map(|(run, _)| chosen[run.clone()].iter().flatten())
         .filter(|c| c.value <= MAX_RANGE_DEPTH)
         .map(midi)
@@ -84,16 +91,18 @@ pub(super) fn correct_octaves(chosen: &mut [Option<Candidate>], dips: &[Vec<Cand
     sung.retain(|m| (m - centre).abs() <= TAKE_REACH);
     let at = |q: f64| sung[((sung.len() - 1) as f64 * q) as usize];
     let (lowest, highest) = (at(RANGE_QUANTILE) - RANGE_MARGIN, at(1.0 - RANGE_QUANTILE) + RANGE_MARGIN);
-    let inside = |m: f64| (lowest..=highest).contains(&m);
 
-    for (run, m) in runs.into_iter().zip(moves) {
+    for (run, factors) in runs.into_iter().zip(moves) {
         let mut pitches: Vec<f64> = chosen[run.clone()].iter().flatten().map(midi).collect();
         let pitch = median(&mut pitches);
-        let fits = |factor: &f64| {
-            let outside = if *factor < 1.0 { pitch < lowest } else { pitch > highest };
-            outside && inside(pitch - 12.0 * factor.log2())
+        // A move up may fall short of the range by `short` semitones.
+        let lands = |factor: f64, short: f64| {
+            let outside = if factor < 1.0 { pitch < lowest } else { pitch > highest };
+            outside && (lowest - short..=highest).contains(&(pitch - 12.0 * factor.log2()))
         };
-        let Some(factor) = m.filter(fits) else {
+        let inside = factors.iter().copied().find(|f| lands(*f, 0.0));
+        let Some(factor) = inside.or_else(|| factors.iter().copied().find(|f| *f < 1.0 && lands(*f, LANDING_SLACK)))
+        else {
             if pitch < lowest - FAR_OUTSIDE || pitch > highest + FAR_OUTSIDE {
                 run.for_each(|k| chosen[k] = None);
             }
@@ -122,10 +131,11 @@ fn voiced_runs(chosen: &[Option<Candidate>]) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
-/// The factor to the period the run's evidence points to instead of its
-/// own, if any: a harmonic first (the deeper multiple is unambiguous), then
-/// the subharmonic whose dips come closest.
-fn alternative(run: &[Option<Candidate>], dips: &[Vec<Candidate>]) -> Option<f64> {
+/// The factors to the period the run's evidence points to instead of its
+/// own: a harmonic alone (the deeper multiple is unambiguous), or else
+/// every subharmonic whose dips come close enough, closest first (a run
+/// locked two octaves under the voice dips at half its period too).
+fn alternatives(run: &[Option<Candidate>], dips: &[Vec<Candidate>]) -> Vec<f64> {
     let evidence = |factor: f64| {
         let mut ratios: Vec<f64> = run
             .iter()
@@ -145,13 +155,15 @@ fn alternative(run: &[Option<Candidate>], dips: &[Vec<Candidate>]) -> Option<f64
         .into_iter()
         .filter_map(|factor| evidence(factor).filter(|r| *r <= RUN_HARMONIC_DEPTH_RATIO).map(|r| (factor, r)))
         .min_by(|a, b| a.1.total_cmp(&b.1));
-    let subharmonic = || {
-        [1.0 / 2.0, 1.0 / 3.0, 1.0 / 4.0]
-            .into_iter()
-            .filter_map(|factor| evidence(factor).filter(|r| *r <= RUN_SUBHARMONIC_DEPTH_RATIO).map(|r| (factor, r)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-    };
-    harmonic.or_else(subharmonic).map(|(factor, _)| factor)
+    if let Some((factor, _)) = harmonic {
+        return vec![factor];
+    }
+    let mut subharmonics: Vec<(f64, f64)> = [1.0 / 2.0, 1.0 / 3.0, 1.0 / 4.0]
+        .into_iter()
+        .filter_map(|factor| evidence(factor).filter(|r| *r <= RUN_SUBHARMONIC_DEPTH_RATIO).map(|r| (factor, r)))
+        .collect();
+    subharmonics.sort_by(|a, b| a.1.total_cmp(&b.1));
+    subharmonics.into_iter().map(|(factor, _)| factor).collect()
 }
 
 /// The deepest dip at `factor` times `lag`.
@@ -208,6 +220,17 @@ mod tests {
             take(&[(62.0, 0.05, None), (64.0, 0.05, None), (67.0, 0.05, None), (55.0, 0.08, Some(0.15))]);
         correct_octaves(&mut chosen, &dips, RATE);
         assert_eq!(pitches(&chosen), vec![62, 64, 67]);
+    }
+
+    #[test]
+    fn a_run_an_octave_under_the_takes_lowest_note_moves_up_to_it() {
+        // Sung 63–67 and one C4 that a C3 chord under it made the tracker
+        // read at C3: moved up, it lands at 60, short of the others' range
+        // (62–68) but the note the singer held, not a run to drop.
+        let (mut chosen, dips) =
+            take(&[(63.0, 0.05, None), (65.0, 0.05, None), (67.0, 0.05, None), (48.0, 0.15, Some(0.2))]);
+        correct_octaves(&mut chosen, &dips, RATE);
+        assert_eq!(pitches(&chosen), vec![63, 65, 67, 60]);
     }
 
     #[test]

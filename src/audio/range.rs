@@ -39,6 +39,11 @@ const EXTREME_SHARE: f64 = 0.02;
 /// over a backing chord locks with the chord there, before its vibrato
 /// sets in).
 const MIN_EXTREME_NOTE_SECONDS: f64 = 0.25;
+/// Pieces of one pitch with at most this much unvoiced between them are
+/// one held note: the tracker loses a note for a few frames where a
+/// backing chord is struck under it, and the pieces alone would be too
+/// short to count as sustained.
+const MAX_DROPOUT_SECONDS: f64 = 0.1;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SungRange {
@@ -51,11 +56,14 @@ pub struct SungRange {
     pub notes: usize,
 }
 
-/// A held note: its pitch (median MIDI number) and how long it was held.
+/// A held note: its pitch (median MIDI number), how long it was held, and
+/// when it began and ended (seconds).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct HeldNote {
     midi: f64,
     seconds: f64,
+    start: f64,
+    end: f64,
 }
 
 pub fn sung_range(frames: &[PitchFrame], hop_seconds: f64) -> Result<SungRange, String> {
@@ -101,11 +109,27 @@ fn spread(midi: &[f64], centre: f64) -> f64 {
     1.4826 * median(&mut midi.iter().map(|m| (m - centre).abs()).collect::<Vec<_>>())
 }
 
-/// Splits every voiced run into steady notes.
+/// Splits every voiced run into steady notes, in time order, and joins the
+/// pieces of a note that the tracker lost for a moment.
 fn held_notes(frames: &[PitchFrame], hop_seconds: f64) -> Vec<HeldNote> {
-    let mut notes = Vec::new();
+    let mut pieces = Vec::new();
     for run in frames.split(|f| f.hz.is_none()) {
-        notes_of_run(run, hop_seconds, &mut notes);
+        notes_of_run(run, hop_seconds, &mut pieces);
+    }
+    let mut notes: Vec<HeldNote> = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        match notes.last_mut() {
+            Some(note)
+                if piece.start - note.end <= MAX_DROPOUT_SECONDS + 1e-9
+                    && (piece.midi - note.midi).abs() <= NOTE_TOLERANCE =>
+            {
+                let seconds = note.seconds + piece.seconds;
+                note.midi = (note.midi * note.seconds + piece.midi * piece.seconds) / seconds;
+                note.seconds = seconds;
+                note.end = piece.end;
+            }
+            _ => notes.push(piece),
+        }
     }
     notes
 }
@@ -141,7 +165,9 @@ fn notes_of_run(run: &[PitchFrame], hop_seconds: f64, notes: &mut Vec<HeldNote>)
         let periodic =
             median(&mut run[from..to].iter().map(|f| f.aperiodicity).collect::<Vec<_>>()) <= MAX_APERIODICITY;
         if periodic && spread(&midi[from..to], pitch) >= MIN_VOICE_SPREAD {
-            notes.push(HeldNote { midi: pitch, seconds: (to - from) as f64 * hop_seconds });
+            let seconds = (to - from) as f64 * hop_seconds;
+            let start = run[from].time;
+            notes.push(HeldNote { midi: pitch, seconds, start, end: start + seconds });
         }
     };
     let mut start: Option<usize> = None;
@@ -266,6 +292,39 @@ mod tests {
         let held = frames(&[(220.0, 60), (0.0, 5), (82.4, 45), (0.0, 5), (329.6, 60)]);
         let range = sung_range(&held, 0.01).expect("range");
         assert_eq!((range.lowest.name(), range.highest.name()), ("E2".into(), "E4".into()));
+    }
+
+    #[test]
+    fn a_held_note_lost_for_a_moment_is_still_sustained() {
+        // C3 held 0.45 s in three pieces with 30 ms dropouts (a chord struck
+        // under it) is the lowest note; the same pieces a breath apart are
+        // fragments, and A3 stays the lowest.
+        let dropouts = frames(&[
+            (220.0, 60),
+            (0.0, 5),
+            (130.8, 15),
+            (0.0, 3),
+            (130.8, 15),
+            (0.0, 3),
+            (130.8, 15),
+            (0.0, 5),
+            (329.6, 60),
+        ]);
+        let range = sung_range(&dropouts, 0.01).expect("range");
+        assert_eq!((range.lowest.name(), range.highest.name()), ("C3".into(), "E4".into()));
+        let apart = frames(&[
+            (220.0, 60),
+            (0.0, 5),
+            (130.8, 15),
+            (0.0, 30),
+            (130.8, 15),
+            (0.0, 30),
+            (130.8, 15),
+            (0.0, 5),
+            (329.6, 60),
+        ]);
+        let range = sung_range(&apart, 0.01).expect("range");
+        assert_eq!((range.lowest.name(), range.highest.name()), ("A3".into(), "E4".into()));
     }
 
     #[test]
