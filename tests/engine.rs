@@ -217,21 +217,16 @@ async fn a_postgres_restart_mid_pipeline_after_rebalances_loses_nothing() {
     for upload in &uploads {
         assert_eq!(states(upload), HAPPY_PATH, "each upload walked the happy path once");
     }
-    // Every stage ran for every upload, over both processes. More than 120
-    // runs happen when a rebalance hands over a partition whose message is
-    // still running in the other process: it is resumed there too (README,
-    // "Known defects").
+    // Every stage ran once for every upload, over both processes: a
+    // message the rebalance handed over while it was still running in the
+    // other process waited for that run instead of running it again.
     let left = common::parse_metric(
         &extra.metrics.encode(),
         "orakgarak_stage_duration_seconds_count",
         &["outcome=\"success\""],
     );
-    assert!(after + left >= 120.0, "stage runs for 40 uploads ({after} here, {left} in the worker that left)");
-    println!(
-        "PostgreSQL back → all 40 uploads COMPLETED in {:.1} s; {} stage runs repeated after rebalances",
-        back.elapsed().as_secs_f64(),
-        after + left - 120.0
-    );
+    assert_eq!(after + left, 120.0, "stage runs for 40 uploads ({after} here, {left} in the worker that left)");
+    println!("PostgreSQL back → all 40 uploads COMPLETED in {:.1} s", back.elapsed().as_secs_f64());
     let (ready, tasks) = app.running.as_ref().expect("running").health.report();
     assert!(ready, "every consumer and the relay run after the outage: {tasks:?}");
     app.stop().await;
@@ -460,5 +455,102 @@ async fn an_object_store_outage_longer_than_every_backoff_loses_nothing_and_fail
     s3.start_again().await;
     // Each upload walks the happy path once: no RETRYING, no FAILED.
     wait_completed(&app, &ids, Duration::from_secs(120)).await;
+    app.stop().await;
+}
+
+/// A convert stage that counts its runs and holds each until the test
+/// lets it finish.
+struct GatedConverter {
+    runs: std::sync::atomic::AtomicUsize,
+    gate: tokio::sync::Semaphore,
+}
+
+impl orakgarak::pipeline::StageHandler for GatedConverter {
+    const STAGE: Stage = Stage::Convert;
+    type Input = orakgarak::pipeline::Recording;
+    type Output = orakgarak::pipeline::ConvertedAudio;
+
+    async fn handle(
+        &self,
+        input: Self::Input,
+        _context: &orakgarak::pipeline::StageContext<'_>,
+    ) -> Result<Self::Output, orakgarak::pipeline::StageError> {
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _finish =
+            self.gate.acquire().await.map_err(|e| orakgarak::pipeline::StageError::permanent(e.to_string()))?;
+        Ok(orakgarak::pipeline::ConvertedAudio { wav_key: format!("{}.wav", input.object_key) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_redelivered_while_its_stage_runs_elsewhere_waits_for_that_run_instead_of_running_it_again() {
+    use orakgarak::pipeline::{Engine, StageMessage, Trigger};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    let (settings, db) = isolated_settings().await;
+    let app = start(settings.clone(), db, Roles { api: true, stages: vec![], lanes: vec![], watchdog: false }).await;
+    let id = app.upload("take.ogg", "audio/ogg", fixture("sung-a3-e4.ogg")).await;
+    app.wait_for(&id, Some("UPLOADED")).await;
+
+    // Two workers' convert engines get the same message, as when a
+    // rebalance hands a partition over while its message is running.
+    let handler = Arc::new(GatedConverter { runs: 0.into(), gate: tokio::sync::Semaphore::new(0) });
+    let engine = || {
+        Arc::new(Engine {
+            handler: handler.clone(),
+            store: app.app.store.clone(),
+            topics: app.app.topics.clone(),
+            metrics: app.app.metrics.clone(),
+            pipeline: settings.pipeline.clone(),
+            time_limit: Duration::from_secs(60),
+            consumer_name: orakgarak::pipeline::consumer_name(&settings.kafka.group_prefix, Stage::Convert),
+        })
+    };
+    let payload =
+        serde_json::to_vec(&StageMessage::new(id.parse().expect("upload id"), Stage::Convert, Trigger::Event))
+            .expect("serialises");
+    let message = rdkafka::message::OwnedMessage::new(
+        Some(payload),
+        Some(id.clone().into_bytes()),
+        app.app.topics.stage(Stage::Convert, orakgarak::telemetry::Lane::Realtime),
+        rdkafka::Timestamp::NotAvailable,
+        0,
+        0,
+        None,
+    );
+    let deliver = |engine: Arc<Engine<GatedConverter>>| {
+        let message = message.clone();
+        tokio::spawn(async move {
+            engine
+                .process(&message, orakgarak::telemetry::Lane::Realtime, &tokio_util::sync::CancellationToken::new())
+                .await
+        })
+    };
+    let awaited = || app.metric("orakgarak_stage_runs_awaited_total", &["stage=\"convert\""]);
+    let before = awaited().await;
+    let first = deliver(engine());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while handler.runs.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the first delivery never ran the stage");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = deliver(engine());
+    while awaited().await <= before {
+        assert!(Instant::now() < deadline, "the second delivery did not wait for the running one");
+        assert!(!second.is_finished(), "the second delivery ended while the first still ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The first run finishes; the waiting delivery finds the upload past
+    // the stage and ends without running it.
+    handler.gate.add_permits(2);
+    first.await.expect("joins").expect("not interrupted");
+    tokio::time::timeout(Duration::from_secs(30), second)
+        .await
+        .expect("the second delivery ends once the first run has")
+        .expect("joins")
+        .expect("not interrupted");
+    assert_eq!(handler.runs.load(Ordering::SeqCst), 1, "the stage ran once");
+    let upload = app.wait_for(&id, Some("CONVERTED")).await;
+    assert_eq!(states(&upload), ["CREATED", "UPLOADED", "CONVERTING", "CONVERTED"]);
     app.stop().await;
 }

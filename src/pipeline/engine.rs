@@ -1,9 +1,11 @@
 //! What the engine does with one message: decode it, continue its trace,
-//! drop duplicates, claim the upload, run the stage under its time limit
-//! (a panic is a permanent failure), then persist the outcome in one
-//! transaction — the output and the next stage's message, or a scheduled
-//! retry, or the dead letter — together with the message's dedup key.
-//! Polling, concurrency and offsets are `consumer.rs`'s.
+//! drop duplicates, claim the upload (with a lease on the run, so a copy
+//! of the message delivered elsewhere meanwhile waits for this run instead
+//! of starting another), run the stage under its time limit (a panic is a
+//! permanent failure), then persist the outcome in one transaction — the
+//! output and the next stage's message, or a scheduled retry, or the dead
+//! letter — together with the message's dedup key. Polling, concurrency
+//! and offsets are `consumer.rs`'s.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::panic::AssertUnwindSafe;
@@ -23,10 +25,11 @@ use super::stage::{StageContext, StageError, StageHandler, StageInput, StageOutp
 use super::transition::{advance, fail_to_dlq, Changed, DeadLetterUpload, DeadLettered};
 use super::Topics;
 use crate::config::PipelineSettings;
-use crate::domain::{Stage, TraceContext, UploadState};
-use crate::store::{self, Store, StoreError, TransitionMeta, Upload};
+use crate::domain::{Stage, TraceContext, UploadId, UploadState};
+use crate::store::{self, Lease, Store, StoreError, TransitionMeta, Upload};
 use crate::telemetry::events::{
-    error_chain, DuplicateSkipped, MessageConsumed, MessageDeadLettered, StageCompleted, StageFailed, StageTimedOut,
+    error_chain, DuplicateSkipped, MessageConsumed, MessageDeadLettered, StageCompleted, StageFailed, StageRunAwaited,
+    StageTimedOut,
 };
 use crate::telemetry::{traces, Emit, Lane, Metrics};
 
@@ -52,10 +55,15 @@ pub struct Interrupted;
 enum Claim {
     /// Nothing to do (duplicate, stale, poison already dead-lettered).
     Done,
+    /// The upload's stage is running elsewhere under a lease that lapses
+    /// then, unless renewed: ask again.
+    Held { until: chrono::DateTime<Utc> },
     Run {
         message: StageMessage,
         upload: Box<Upload>,
         attempt: i32,
+        /// This run's lease owner token.
+        lease: String,
     },
 }
 
@@ -80,6 +88,16 @@ const FIRST_PAUSE: Duration = Duration::from_millis(250);
 /// A database that is down is asked again every 5 s at most, so work
 /// resumes within seconds of it coming back.
 const MAX_PAUSE: Duration = Duration::from_secs(5);
+
+/// A run's lease lasts this long from its last renewal: a run whose
+/// process died is resumed elsewhere at most this long after.
+const LEASE_TTL: Duration = Duration::from_secs(15);
+/// A running stage renews its lease this often (a third of its life, so
+/// one failed renewal does not lose it).
+const LEASE_RENEWAL: Duration = Duration::from_secs(5);
+/// A message waiting for another run's lease asks again at least this
+/// often, to move on soon after that run ends.
+const LEASE_POLL: Duration = Duration::from_secs(1);
 
 /// Sleeps `pause` (unless the consumer stops first), then doubles it up
 /// to `MAX_PAUSE`.
@@ -127,20 +145,88 @@ impl<H: StageHandler> Engine<H> {
         span.set_attribute("messaging.kafka.offset", raw.offset());
         span.set_attribute("orakgarak.lane", lane.as_str());
         async {
-            let claim = self.persistently(shutdown, "claiming the upload", || self.claim(raw, lane, &trace)).await?;
-            let Claim::Run { message, upload, attempt } = claim else { return Ok(()) };
+            let Claim::Run { message, upload, attempt, lease } =
+                self.claim_when_free(raw, lane, &trace, shutdown).await?
+            else {
+                return Ok(());
+            };
             tracing::Span::current().set_attribute("orakgarak.attempt", i64::from(attempt));
-            let outcome = self.run(&message, &upload, lane, attempt, shutdown).await?;
-            if !matches!(outcome, Outcome::Success(_)) {
-                tracing::Span::current().record("otel.status_code", "ERROR");
+            let done = self
+                .leased(upload.id, &lease, async {
+                    let outcome = self.run(&message, &upload, lane, attempt, shutdown).await?;
+                    if !matches!(outcome, Outcome::Success(_)) {
+                        tracing::Span::current().record("otel.status_code", "ERROR");
+                    }
+                    self.persistently(shutdown, "storing the stage outcome", || {
+                        self.persist(raw, &message, &upload, &trace, attempt, &outcome)
+                    })
+                    .await
+                })
+                .await;
+            if done.is_err() {
+                // Interrupted: whoever gets the message next need not wait
+                // for the lease to lapse.
+                if let Err(error) = store::release_lease(self.store.pool(), upload.id, &lease).await {
+                    tracing::debug!(error = %error, "Could not give the lease back; it lapses by itself.");
+                }
             }
-            self.persistently(shutdown, "storing the stage outcome", || {
-                self.persist(raw, &message, &upload, &trace, attempt, &outcome)
-            })
-            .await
+            done
         }
         .instrument(span)
         .await
+    }
+
+    /// Claims the upload, waiting while another run of its stage holds the
+    /// lease on it (a rebalance handed this message over while that run
+    /// goes on, or the watchdog re-drove a slow run): once that run ends,
+    /// its upload is past the stage and the message is a duplicate; if its
+    /// process died, the lease lapses and the stage is resumed here.
+    async fn claim_when_free(
+        &self,
+        raw: &OwnedMessage,
+        lane: Lane,
+        trace: &TraceContext,
+        shutdown: &CancellationToken,
+    ) -> Result<Claim, Interrupted> {
+        let mut waited = false;
+        loop {
+            let claim = self.persistently(shutdown, "claiming the upload", || self.claim(raw, lane, trace)).await?;
+            let Claim::Held { until } = claim else { return Ok(claim) };
+            if !waited {
+                StageRunAwaited { stage: H::STAGE, lane, until }.emit(&self.metrics);
+                waited = true;
+            }
+            let left = (until - Utc::now()).to_std().unwrap_or_default();
+            tokio::select! {
+                _ = shutdown.cancelled() => return Err(Interrupted),
+                _ = tokio::time::sleep(left.clamp(Duration::from_millis(50), LEASE_POLL)) => {}
+            }
+        }
+    }
+
+    /// Runs `work` while renewing the run's lease on `id`.
+    async fn leased<T>(&self, id: UploadId, lease: &str, work: impl std::future::Future<Output = T>) -> T {
+        let renew = async {
+            loop {
+                tokio::time::sleep(LEASE_RENEWAL).await;
+                match store::renew_lease(self.store.pool(), id, lease, LEASE_TTL).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(
+                        stage = H::STAGE.as_str(),
+                        "This run's lease on the upload was taken over; another consumer may be running the stage too."
+                    ),
+                    Err(error) => tracing::warn!(
+                        stage = H::STAGE.as_str(),
+                        error = %error,
+                        "Could not renew this run's lease on the upload; another consumer may resume the stage once it lapses."
+                    ),
+                }
+            }
+        };
+        tokio::select! {
+            done = work => done,
+            () = renew => unreachable!("the lease renewal never ends"),
+        }
     }
 
     /// Repeats `phase` until it succeeds or the consumer stops.
@@ -214,11 +300,20 @@ impl<H: StageHandler> Engine<H> {
         drop(conn);
         let working = stage.working_state();
         let from = upload.state;
+        let lease = uuid::Uuid::new_v4().to_string();
         let attempt = match from {
             s if s == stage.input_state() => 1,
             s if s == working => {
-                tracing::warn!(attempt = upload.attempt, "Resuming a stage interrupted before its output was stored.");
-                return Ok(Claim::Run { attempt: upload.attempt.max(1), message, upload: Box::new(upload) });
+                return match store::take_lease(self.store.pool(), upload.id, &lease, LEASE_TTL).await? {
+                    Lease::HeldUntil(until) => Ok(Claim::Held { until }),
+                    Lease::Taken => {
+                        tracing::warn!(
+                            attempt = upload.attempt,
+                            "Resuming a stage interrupted before its output was stored."
+                        );
+                        Ok(Claim::Run { attempt: upload.attempt.max(1), message, upload: Box::new(upload), lease })
+                    }
+                };
             }
             UploadState::Retrying if upload.retry_stage == Some(stage) => upload.attempt + 1,
             UploadState::Retrying => return skip("upload is retrying another stage"),
@@ -228,9 +323,10 @@ impl<H: StageHandler> Engine<H> {
         let mut tx = self.store.pool().begin().await?;
         match advance(&mut tx, upload.id, from, working, &meta, None).await {
             Ok(changed) => {
+                store::set_lease(&mut tx, upload.id, &lease, LEASE_TTL).await?;
                 tx.commit().await?;
                 changed.emit(&self.metrics);
-                Ok(Claim::Run { message, upload: Box::new(upload), attempt })
+                Ok(Claim::Run { message, upload: Box::new(upload), attempt, lease })
             }
             Err(StoreError::Conflict { .. }) => skip("another consumer claimed the upload"),
             Err(e) => Err(e.into()),

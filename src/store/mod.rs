@@ -2,11 +2,13 @@
 //! and the consumer dedup table. Migrations live in `migrations/`.
 
 mod dedup;
+mod lease;
 mod outbox;
 mod stuck;
 mod uploads;
 
 pub use dedup::{mark_processed, purge_processed, was_processed};
+pub use lease::{release_lease, renew_lease, set_lease, take_lease, Lease};
 pub use outbox::{enqueue, OutboxMessage, OutboxRow, OUTBOX_CHANNEL};
 pub use uploads::{JsonColumn, NewUpload, Transition, TransitionMeta, Upload};
 

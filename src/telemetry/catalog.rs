@@ -36,6 +36,7 @@ pub const CATALOG: &[MetricDoc] = &[
     metric!("orakgarak_messages_consumed_total", "counter", ["stage", "lane"], "Kafka messages consumed, by stage and lane (realtime, bulk)."),
     metric!("orakgarak_messages_produced_total", "counter", ["stage", "lane"], "Stage messages the outbox relay produced to Kafka, by stage and lane."),
     metric!("orakgarak_messages_duplicate_total", "counter", ["stage", "lane"], "Redelivered or stale messages skipped without running the stage again."),
+    metric!("orakgarak_stage_runs_awaited_total", "counter", ["stage", "lane"], "Messages that found their upload's stage still running elsewhere (under a live lease: a rebalance handed the message over, or the watchdog re-drove a slow run) and waited for that run instead of starting another."),
     metric!("orakgarak_messages_retried_total", "counter", ["stage", "lane"], "Stage runs that failed transiently and will be retried after a backoff."),
     metric!("orakgarak_messages_dead_lettered_total", "counter", ["stage", "reason"], "Messages sent to a dead-letter topic, by stage and reason (not_retryable, exhausted, expired_window, poison, stuck)."),
     metric!("orakgarak_outbox_pending", "gauge", [], "Messages written to the outbox and not yet acknowledged by Kafka."),

@@ -129,6 +129,25 @@ impl Emit for DuplicateSkipped<'_> {
     }
 }
 
+/// A message found its upload's stage still running elsewhere, under a
+/// lease until `until`, and waits for that run instead of starting another.
+pub struct StageRunAwaited {
+    pub stage: Stage,
+    pub lane: Lane,
+    pub until: chrono::DateTime<chrono::Utc>,
+}
+
+impl Emit for StageRunAwaited {
+    fn emit(self, metrics: &Metrics) {
+        tracing::info!(
+            stage = self.stage.as_str(),
+            lease_until = %self.until.to_rfc3339(),
+            "The stage is still running for this upload elsewhere; waiting for that run instead of starting another."
+        );
+        metrics.stage_runs_awaited.get_or_create(&TopicLabels { stage: self.stage.as_str(), lane: self.lane }).inc();
+    }
+}
+
 /// `reason`: exhausted, not_retryable, expired_window, poison, stuck.
 pub struct MessageDeadLettered<'a> {
     pub stage: Stage,

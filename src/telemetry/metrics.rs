@@ -155,6 +155,7 @@ pub struct Metrics {
     pub messages_consumed: Family<TopicLabels, Counter>,
     pub messages_produced: Family<TopicLabels, Counter>,
     pub messages_duplicate: Family<TopicLabels, Counter>,
+    pub stage_runs_awaited: Family<TopicLabels, Counter>,
     pub messages_retried: Family<TopicLabels, Counter>,
     pub messages_dead_lettered: Family<DeadLetterLabels, Counter>,
     pub outbox_pending: Gauge,
@@ -203,6 +204,7 @@ impl Metrics {
             messages_consumed: Family::default(),
             messages_produced: Family::default(),
             messages_duplicate: Family::default(),
+            stage_runs_awaited: Family::default(),
             messages_retried: Family::default(),
             messages_dead_lettered: Family::default(),
             outbox_pending: Gauge::default(),
@@ -241,6 +243,7 @@ impl Metrics {
         add(r, "messages_consumed", m.messages_consumed.clone());
         add(r, "messages_produced", m.messages_produced.clone());
         add(r, "messages_duplicate", m.messages_duplicate.clone());
+        add(r, "stage_runs_awaited", m.stage_runs_awaited.clone());
         add(r, "messages_retried", m.messages_retried.clone());
         add(r, "messages_dead_lettered", m.messages_dead_lettered.clone());
         add(r, "outbox_pending", m.outbox_pending.clone());
@@ -297,6 +300,7 @@ impl Metrics {
                 let _ = self.messages_consumed.get_or_create(&labels);
                 let _ = self.messages_produced.get_or_create(&labels);
                 let _ = self.messages_duplicate.get_or_create(&labels);
+                let _ = self.stage_runs_awaited.get_or_create(&labels);
                 let _ = self.messages_retried.get_or_create(&labels);
             }
             let _ = self.stage_timeouts.get_or_create(&StageOnlyLabels { stage });
