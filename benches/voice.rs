@@ -2,7 +2,7 @@
 //! takes in the same run, and how fast the recording is converted, next to
 //! ffmpeg. No services needed:
 //!
-//!   cargo bench --bench voice [-- [FILTER] [--no-anchors]]
+//!   cargo bench --bench voice [-- [FILTER] [--no-anchors] [--seed-offset=N]]
 //!
 //! 1. The evaluation set (tests/common/voices.rs: six voices from bass to
 //!    soprano, three melodies each under ten conditions, four negatives;
@@ -24,7 +24,9 @@
 //!    included, as the stage's own time includes everything).
 //!
 //! FILTER keeps only takes whose name contains it; `--no-anchors` skips
-//! Praat and pYIN (a quick look at ours while tuning).
+//! Praat and pYIN (a quick look at ours while tuning); `--seed-offset=N`
+//! scores the same voices and conditions on other melodies (held-out
+//! takes: a change tuned on the set should hold there too).
 
 #[path = "../tests/common/voices.rs"]
 #[allow(dead_code)]
@@ -61,8 +63,15 @@ fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("target/voice-eval");
     std::fs::create_dir_all(&dir)?;
-    let set: Vec<Take> =
-        voices::evaluation_set().into_iter().chain(voices::stress_set()).filter(|t| t.name.contains(&filter)).collect();
+    let offset = match std::env::args().find_map(|a| a.strip_prefix("--seed-offset=").map(str::to_owned)) {
+        Some(n) => n.parse::<u64>().with_context(|| format!("--seed-offset={n} is not a whole number"))?,
+        None => 0,
+    };
+    let set: Vec<Take> = voices::evaluation_set(offset)
+        .into_iter()
+        .chain(voices::stress_set(offset))
+        .filter(|t| t.name.contains(&filter))
+        .collect();
     let mut paths = Vec::new();
     for take in &set {
         let path = dir.join(format!("{}.wav", take.name));
@@ -70,7 +79,12 @@ fn main() -> anyhow::Result<()> {
         paths.push(path);
     }
     let audio_seconds: f64 = set.iter().map(|t| t.samples.len() as f64 / f64::from(t.rate)).sum();
-    println!("evaluation set: {} takes, {:.0} s of audio, in {}", set.len(), audio_seconds, dir.display());
+    println!(
+        "evaluation set (seed offset {offset}): {} takes, {:.0} s of audio, in {}",
+        set.len(),
+        audio_seconds,
+        dir.display()
+    );
 
     let mut tracks: BTreeMap<&str, Vec<Track>> = BTreeMap::new();
     let mut failures = Vec::new();

@@ -135,20 +135,23 @@ pub struct Take {
 /// better than it is (58/60 on the first melodies was 50–54/60 on others).
 pub const MELODIES: usize = 3;
 
-/// The seed of a voice's `melody`-th take under the condition at `c`.
-fn seed(v: usize, c: usize, melody: usize) -> u64 {
-    1000 + (v * 100 + c) as u64 + 3000 * melody as u64
+/// The seed of a voice's `melody`-th take under the condition at `c`;
+/// `offset` moves the whole set to other melodies (0 is the evaluation
+/// set; other offsets check that a change holds beyond the takes it was
+/// tuned on; 3000 and 6000 give the set's own second and third melodies).
+fn seed(v: usize, c: usize, melody: usize, offset: u64) -> u64 {
+    1000 + offset + (v * 100 + c) as u64 + 3000 * melody as u64
 }
 
 /// The whole set: every voice under every condition, [`MELODIES`] times,
 /// then the negatives. The first melody's takes keep their plain names
 /// (`tenor-noise-10-dB`); the others get `-2`, `-3`.
-pub fn evaluation_set() -> Vec<Take> {
+pub fn evaluation_set(offset: u64) -> Vec<Take> {
     let mut takes = Vec::new();
     for melody in 0..MELODIES {
         for (v, voice) in VOICES.iter().enumerate() {
             for (c, condition) in CONDITIONS.iter().enumerate() {
-                takes.push(numbered(sung_take(voice, *condition, seed(v, c, melody)), melody));
+                takes.push(numbered(sung_take(voice, *condition, seed(v, c, melody, offset)), melody));
             }
         }
     }
@@ -158,12 +161,12 @@ pub fn evaluation_set() -> Vec<Take> {
 
 /// Harder than the evaluation asks, scored apart from it: every voice with
 /// backing chords 10 dB under it (the same melodies as `Backing`).
-pub fn stress_set() -> Vec<Take> {
+pub fn stress_set(offset: u64) -> Vec<Take> {
     let backing = CONDITIONS.iter().position(|c| *c == Condition::Backing).unwrap_or(0);
     (0..MELODIES)
         .flat_map(|melody| {
             VOICES.iter().enumerate().map(move |(v, voice)| {
-                numbered(sung_take(voice, Condition::LoudBacking, seed(v, backing, melody)), melody)
+                numbered(sung_take(voice, Condition::LoudBacking, seed(v, backing, melody, offset)), melody)
             })
         })
         .collect()
