@@ -168,7 +168,10 @@ async fn a_consumer_ended_by_an_injected_failure_comes_back_and_readiness_shows_
     }
     assert_eq!(app.metric("orakgarak_task_restarts_total", &[&format!("task=\"{task}\"")]).await, 1.0);
     let id = app.upload("take.ogg", "audio/ogg", fixture("sung-a3-e4.ogg")).await;
-    wait_completed(&app, &[id], Duration::from_secs(90)).await;
+    // Usually seconds; once in six full runs on two loaded cores the
+    // restarted consumer got its partition back only after more than 90 s
+    // (tansu's group handover; README, "Known defects").
+    wait_completed(&app, &[id], Duration::from_secs(480)).await;
     app.stop().await;
 }
 
