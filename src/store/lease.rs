@@ -24,15 +24,14 @@ pub enum Lease {
     HeldUntil(DateTime<Utc>),
 }
 
+/// The lease on upload $1 to owner $2 for $3 seconds.
+const SET_LEASE: &str =
+    "UPDATE uploads SET lease_owner = $2, lease_until = now() + make_interval(secs => $3) WHERE id = $1";
+
 /// Gives the lease on `id` to `owner` for `ttl`, whoever held it: the
 /// caller has just moved the upload into a working state itself.
 pub async fn set_lease(conn: &mut PgConnection, id: UploadId, owner: &str, ttl: Duration) -> Result<(), StoreError> {
-    sqlx::query("UPDATE uploads SET lease_owner = $2, lease_until = now() + make_interval(secs => $3) WHERE id = $1")
-        .bind(id.as_uuid())
-        .bind(owner)
-        .bind(ttl.as_secs_f64())
-        .execute(conn)
-        .await?;
+    sqlx::query(SET_LEASE).bind(id.as_uuid()).bind(owner).bind(ttl.as_secs_f64()).execute(conn).await?;
     Ok(())
 }
 
@@ -40,16 +39,13 @@ pub async fn set_lease(conn: &mut PgConnection, id: UploadId, owner: &str, ttl: 
 /// one that has not lapsed. Two callers at once: the row lock orders them,
 /// and the second sees the first's lease.
 pub async fn take_lease(pool: &PgPool, id: UploadId, owner: &str, ttl: Duration) -> Result<Lease, StoreError> {
-    let taken = sqlx::query(
-        "UPDATE uploads SET lease_owner = $2, lease_until = now() + make_interval(secs => $3) \
-         WHERE id = $1 AND (lease_until IS NULL OR lease_until <= now())",
-    )
-    .bind(id.as_uuid())
-    .bind(owner)
-    .bind(ttl.as_secs_f64())
-    .execute(pool)
-    .await?
-    .rows_affected();
+    let taken = sqlx::query(&format!("{SET_LEASE} AND (lease_until IS NULL OR lease_until <= now())"))
+        .bind(id.as_uuid())
+        .bind(owner)
+        .bind(ttl.as_secs_f64())
+        .execute(pool)
+        .await?
+        .rows_affected();
     if taken > 0 {
         return Ok(Lease::Taken);
     }
