@@ -120,7 +120,7 @@ async fn run(name: &str, mut settings: Settings, uploads: usize, clients: usize)
     let mut senders = Vec::new();
     for c in 0..clients {
         let (client, next, bytes) =
-            (ApiClient::new(&settings, &base, &format!("bench-{c}")), next.clone(), bytes.clone());
+            (ApiClient::new(&settings, &base, &format!("bench-{c}"))?, next.clone(), bytes.clone());
         senders.push(tokio::spawn(async move {
             while next.fetch_add(1, Ordering::SeqCst) < uploads {
                 client.upload("take.opus", "audio/ogg", bytes.clone()).await?;
@@ -188,7 +188,7 @@ async fn postgres_recovery(settings: Settings, uploads: usize) -> anyhow::Result
     app.prepare().await?;
     let running = app.start(&Roles::all()).await?;
     let base = format!("http://{}", running.api_addr.context("api")?);
-    let client = ApiClient::new(&settings, &base, "bench-pg");
+    let client = ApiClient::new(&settings, &base, "bench-pg")?;
     for _ in 0..uploads {
         client.upload("take.opus", "audio/ogg", take()).await?;
     }

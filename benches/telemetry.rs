@@ -63,6 +63,14 @@ fn otlp_spans(body: &[u8]) -> Option<u64> {
     Some(request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum())
 }
 
+/// The sum of every sample of counter `name` in an OpenMetrics exposition.
+fn sample(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 async fn phase(name: &str) -> anyhow::Result<Value> {
     let full = name != "quiet";
     let (loki_push, received) =
@@ -76,12 +84,13 @@ async fn phase(name: &str) -> anyhow::Result<Value> {
     };
     let traces =
         orakgarak::config::TraceSettings { otlp_endpoint: (name == "otlp").then_some(otlp_url), ..Default::default() };
-    let telemetry = orakgarak::telemetry::init_telemetry(&log, &traces, "bench", "all", None)?;
+    let metrics = orakgarak::telemetry::Metrics::new();
+    let telemetry = orakgarak::telemetry::init_telemetry(&log, &traces, "bench", "all", None, &metrics)?;
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/orakgarak.yaml");
     let mut settings = Settings::load(Some(&path), std::iter::empty())?;
     settings.catalog.path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog/songs.yaml");
     let db = orakgarak::devstack::isolate(&mut settings).await?;
-    let app = App::build(settings.clone()).await?;
+    let app = App::build_with_metrics(settings.clone(), metrics.clone()).await?;
     app.prepare().await?;
     let running = app.start(&Roles::all()).await?;
     let base = format!("http://{}", running.api_addr.context("api")?);
@@ -95,12 +104,11 @@ async fn phase(name: &str) -> anyhow::Result<Value> {
     if name == "full" {
         // Shipping throughput: a burst of lines from two threads, then wait
         // until every line is either shipped or counted as dropped.
-        let ship = orakgarak::telemetry::loki::ship_counters();
-        let before_shipped = ship.shipped.get();
-        let before_dropped: u64 = ["queue_full", "push_failed"]
-            .iter()
-            .map(|r| ship.dropped.get_or_create(&orakgarak::telemetry::loki::DropLabels { reason: r }).get())
-            .sum();
+        let shipping = || {
+            let text = metrics.encode();
+            (sample(&text, "orakgarak_log_events_shipped_total"), sample(&text, "orakgarak_log_events_dropped_total"))
+        };
+        let (before_shipped, before_dropped) = shipping();
         let lines = 200_000u64;
         let started = Instant::now();
         let emitters: Vec<_> = (0..2)
@@ -117,12 +125,8 @@ async fn phase(name: &str) -> anyhow::Result<Value> {
         }
         let emitted_in = started.elapsed();
         loop {
-            let shipped = ship.shipped.get() - before_shipped;
-            let dropped: u64 = ["queue_full", "push_failed"]
-                .iter()
-                .map(|r| ship.dropped.get_or_create(&orakgarak::telemetry::loki::DropLabels { reason: r }).get())
-                .sum::<u64>()
-                - before_dropped;
+            let (shipped, dropped) = shipping();
+            let (shipped, dropped) = (shipped - before_shipped, dropped - before_dropped);
             if shipped + dropped >= lines || started.elapsed() > Duration::from_secs(120) {
                 let elapsed = started.elapsed().as_secs_f64();
                 result["ship_lines_per_s"] = json!(shipped as f64 / elapsed);

@@ -12,13 +12,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
 use crate::config::Settings;
-use crate::domain::{Stage, UploadState};
+use crate::domain::Stage;
 use crate::pipeline::{self, Engine, KafkaClients, Relay, StageHandler, Topics};
 use crate::stages::{AnalysisPermits, Analyzer, ConvertSettings, Converter, ModelServer, Recommender};
 use crate::storage::ObjectStore;
 use crate::store::Store;
 use crate::supervisor::{Health, Supervisor};
-use crate::telemetry::{serve_metrics, Lane, Metrics};
+use crate::telemetry::events::UploadsCounted;
+use crate::telemetry::labels::Task;
+use crate::telemetry::{Emit, Lane, Metrics};
 
 /// What one stage hands the next is one type, checked here by the compiler.
 const fn chained<A: StageHandler, B: StageHandler<Input = A::Output>>() {}
@@ -115,8 +117,14 @@ async fn shutdown_signal() {
 }
 
 impl App {
+    /// The pieces, with a metrics registry of their own.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let metrics = Metrics::new();
+        Self::build_with_metrics(settings, Metrics::new()).await
+    }
+
+    /// The pieces, counting into `metrics` (the registry the process's log
+    /// pipeline already counts into).
+    pub async fn build_with_metrics(settings: Settings, metrics: Metrics) -> anyhow::Result<Self> {
         let store = Store::connect(&settings.database).await.context("cannot connect to PostgreSQL")?;
         let objects = ObjectStore::new(&settings.storage, metrics.clone());
         let topics = Topics::new(&settings.kafka.topic_prefix);
@@ -145,7 +153,7 @@ impl App {
         let (metrics, probe) = (self.metrics.clone(), supervisor.health.clone());
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            tokio::select! { r = serve_metrics(metrics_listener, metrics, probe) => r, _ = stop.cancelled() => Ok(()) }
+            tokio::select! { r = crate::status_server::serve(metrics_listener, metrics, probe) => r, _ = stop.cancelled() => Ok(()) }
         }));
 
         let mut api_addr = None;
@@ -179,14 +187,15 @@ impl App {
             delivery_timeout: self.settings.kafka.delivery_timeout,
         });
         let stop = shutdown.clone();
-        tasks.push(supervisor.spawn("relay", move || pipeline::run_relay(relay.clone(), stop.clone())));
+        tasks.push(supervisor.spawn(Task::Relay, move || pipeline::run_relay(relay.clone(), stop.clone())));
         if roles.watchdog {
             // A database-wide count: one role computes it, not every process.
             let (app, stop) = (self.clone(), shutdown.clone());
-            tasks.push(supervisor.spawn("state_gauge", move || refresh_state_gauge(app.clone(), stop.clone())));
+            tasks.push(supervisor.spawn(Task::StateGauge, move || refresh_state_gauge(app.clone(), stop.clone())));
             let (watchdog, stop) = (Arc::new(self.watchdog()), shutdown.clone());
             tasks.push(
-                supervisor.spawn("watchdog", move || crate::watchdog::run_scheduled(watchdog.clone(), stop.clone())),
+                supervisor
+                    .spawn(Task::Watchdog, move || crate::watchdog::run_scheduled(watchdog.clone(), stop.clone())),
             );
         }
 
@@ -234,6 +243,21 @@ impl App {
         }
     }
 
+    /// The engine that runs `handler`'s stage with this app's settings: the
+    /// one way an `Engine` is assembled.
+    pub fn engine<H: StageHandler>(&self, handler: impl Into<Arc<H>>) -> Engine<H> {
+        let pipeline = &self.settings.pipeline;
+        Engine {
+            handler: handler.into(),
+            store: self.store.clone(),
+            topics: self.topics.clone(),
+            metrics: self.metrics.clone(),
+            pipeline: pipeline.clone(),
+            time_limit: pipeline.time_limits.get(H::STAGE).0,
+            consumer_name: pipeline::consumer_name(&self.settings.kafka.group_prefix, H::STAGE),
+        }
+    }
+
     /// One supervised consumer per lane, each with the stage's concurrency.
     fn spawn_stage<H: StageHandler>(
         &self,
@@ -243,36 +267,15 @@ impl App {
         shutdown: &CancellationToken,
         tasks: &mut Vec<JoinHandle<anyhow::Result<()>>>,
     ) {
-        let pipeline = &self.settings.pipeline;
-        let engine = Arc::new(Engine {
-            handler: Arc::new(handler),
-            store: self.store.clone(),
-            topics: self.topics.clone(),
-            metrics: self.metrics.clone(),
-            pipeline: pipeline.clone(),
-            time_limit: pipeline.time_limits.get(H::STAGE).0,
-            consumer_name: pipeline::consumer_name(&self.settings.kafka.group_prefix, H::STAGE),
-        });
-        let concurrency = pipeline.concurrency.get(H::STAGE);
+        let engine = Arc::new(self.engine::<H>(handler));
+        let concurrency = self.settings.pipeline.concurrency.get(H::STAGE);
         // Bulk work (re-drives, replays) has its own topic and consumer.
         for lane in [Lane::Realtime, Lane::Bulk].into_iter().filter(|l| lanes.contains(l)) {
             let (engine, kafka, stop) = (engine.clone(), self.kafka.clone(), shutdown.clone());
-            tasks.push(supervisor.spawn(consumer_task(H::STAGE, lane), move || {
+            tasks.push(supervisor.spawn(Task::Consumer(H::STAGE, lane), move || {
                 pipeline::run_consumer(engine.clone(), kafka.clone(), lane, concurrency, stop.clone())
             }));
         }
-    }
-}
-
-/// The supervised task name of a stage consumer (a closed set of six).
-pub fn consumer_task(stage: Stage, lane: Lane) -> &'static str {
-    match (stage, lane) {
-        (Stage::Convert, Lane::Realtime) => "consumer.convert.realtime",
-        (Stage::Convert, Lane::Bulk) => "consumer.convert.bulk",
-        (Stage::Analyze, Lane::Realtime) => "consumer.analyze.realtime",
-        (Stage::Analyze, Lane::Bulk) => "consumer.analyze.bulk",
-        (Stage::Recommend, Lane::Realtime) => "consumer.recommend.realtime",
-        (Stage::Recommend, Lane::Bulk) => "consumer.recommend.bulk",
     }
 }
 
@@ -280,13 +283,7 @@ pub fn consumer_task(stage: Stage, lane: Lane) -> &'static str {
 async fn refresh_state_gauge(app: App, shutdown: CancellationToken) -> anyhow::Result<()> {
     loop {
         if let Ok(counts) = app.store.count_by_state().await {
-            for state in UploadState::ALL {
-                let n = counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
-                app.metrics
-                    .uploads_in_state
-                    .get_or_create(&crate::telemetry::metrics_labels::StateLabels { state: state.as_str() })
-                    .set(n);
-            }
+            UploadsCounted { counts: &counts }.emit(&app.metrics);
         }
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),

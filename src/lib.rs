@@ -14,6 +14,7 @@
 //! - [`dashboards`] — Grafana dashboards as code, thresholds taken from the alert rules.
 //! - [`devstack`] — per-run isolation on the local stack, for tests and benchmarks.
 //! - [`supervisor`] — restarts failed long-running tasks with backoff; what `/readyz` reports.
+//! - [`status_server`] — `/metrics`, `/healthz` and `/readyz` on every process's metrics listener.
 //! - [`watchdog`] — the cron scan that re-drives stuck uploads and reconciles lost events.
 //! - [`app`] — wires the pieces into the roles a process runs.
 //! - [`commands`] — the CLI subcommands `main.rs` dispatches to.
@@ -33,6 +34,7 @@ pub mod domain;
 pub mod http_client;
 pub mod pipeline;
 pub mod stages;
+pub mod status_server;
 pub mod storage;
 pub mod store;
 pub mod supervisor;

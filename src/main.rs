@@ -2,7 +2,7 @@ use clap::Parser;
 use orakgarak::app::Roles;
 use orakgarak::commands::{self, Cli, Command};
 use orakgarak::config::Settings;
-use orakgarak::telemetry::init_telemetry;
+use orakgarak::telemetry::{init_telemetry, Metrics};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -21,25 +21,27 @@ async fn main() -> anyhow::Result<()> {
         log.level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
     }
     let ca_bundle = settings.http.ca_bundle.clone();
-    let telemetry = init_telemetry(&log, &settings.traces, &settings.env, service, ca_bundle.as_deref())?;
-    let outcome = run(cli.command, settings).await;
+    // One registry per process: the log pipeline and the roles count into it.
+    let metrics = Metrics::new();
+    let telemetry = init_telemetry(&log, &settings.traces, &settings.env, service, ca_bundle.as_deref(), &metrics)?;
+    let outcome = run(cli.command, settings, metrics).await;
     // Spans still queued are exported before the process exits.
     tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     outcome
 }
 
-async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+async fn run(command: Command, settings: Settings, metrics: Metrics) -> anyhow::Result<()> {
     match command {
         Command::Api => {
             let roles = Roles { api: true, stages: vec![], lanes: vec![], watchdog: false };
-            commands::serve::run(settings, roles, false).await
+            commands::serve::run(settings, roles, false, metrics).await
         }
         Command::Worker(args) => {
             let roles = commands::serve::worker_roles(&settings, &args);
-            commands::serve::run(settings, roles, false).await
+            commands::serve::run(settings, roles, false, metrics).await
         }
-        Command::All => commands::serve::run(settings, Roles::all(), true).await,
-        Command::Watchdog(args) => commands::serve::watchdog(settings, &args).await,
+        Command::All => commands::serve::run(settings, Roles::all(), true, metrics).await,
+        Command::Watchdog(args) => commands::serve::watchdog(settings, &args, metrics).await,
         Command::Migrate => commands::serve::migrate(settings).await,
         Command::Dlq(args) => commands::dlq::run(settings, &args).await,
         Command::Demo(args) => commands::demo::run(settings, &args).await,

@@ -13,7 +13,27 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::config::StorageSettings;
-use crate::telemetry::{events::ExternalCallTimedOut, Emit, Metrics};
+use crate::domain::UploadId;
+use crate::telemetry::events::ExternalCallTimedOut;
+use crate::telemetry::labels::Dependency;
+use crate::telemetry::{Emit, Metrics};
+
+/// Where the singer's recording goes: `raw/<upload id>/<filename>`.
+pub fn recording_key(id: UploadId, filename: &str) -> String {
+    format!("raw/{id}/{filename}")
+}
+
+/// The upload a recording's key belongs to (`None` for any other key).
+pub fn upload_of_recording_key(key: &str) -> Option<UploadId> {
+    let (id, name) = key.strip_prefix("raw/")?.split_once('/')?;
+    (!name.is_empty()).then_some(())?;
+    id.parse().ok()
+}
+
+/// Where the converted WAV goes: `wav/<upload id>.wav`.
+pub fn wav_key(id: UploadId) -> String {
+    format!("wav/{id}.wav")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -165,7 +185,7 @@ impl ObjectStore {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
             Err(_) => {
-                ExternalCallTimedOut { dependency: "s3", limit: self.timeout }.emit(&self.metrics);
+                ExternalCallTimedOut { dependency: Dependency::S3, limit: self.timeout }.emit(&self.metrics);
                 Err(StorageError::Timeout { op, limit: self.timeout })
             }
         }

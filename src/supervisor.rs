@@ -13,7 +13,8 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::telemetry::events::TaskFailed;
+use crate::telemetry::events::{TaskFailed, TaskStarted, TaskStopped};
+use crate::telemetry::labels::Task;
 use crate::telemetry::{Emit, Metrics};
 
 /// First restart delay; doubled per consecutive failure up to `MAX_BACKOFF`.
@@ -37,10 +38,10 @@ pub struct TaskStatus {
 /// handle that injects a failure into it.
 #[derive(Clone, Default)]
 pub struct Health {
-    tasks: Arc<Mutex<BTreeMap<&'static str, Task>>>,
+    tasks: Arc<Mutex<BTreeMap<&'static str, Supervised>>>,
 }
 
-struct Task {
+struct Supervised {
     status: TaskStatus,
     /// Wakes the supervisor to end the running incarnation.
     fault: Arc<Notify>,
@@ -57,18 +58,18 @@ impl Health {
     }
 
     /// Registers `task` (not running yet) and returns its fault handle.
-    fn register(&self, task: &'static str) -> Arc<Notify> {
+    fn register(&self, task: Task) -> Arc<Notify> {
         let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entry = tasks.entry(task).or_insert_with(|| Task {
+        let entry = tasks.entry(task.as_str()).or_insert_with(|| Supervised {
             status: TaskStatus { running: false, restarts: 0, error: None },
             fault: Arc::default(),
         });
         entry.fault.clone()
     }
 
-    fn update(&self, task: &'static str, change: impl FnOnce(&mut TaskStatus)) {
+    fn update(&self, task: Task, change: impl FnOnce(&mut TaskStatus)) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(t) = tasks.get_mut(task) {
+        if let Some(t) = tasks.get_mut(task.as_str()) {
             change(&mut t.status);
         }
     }
@@ -95,7 +96,7 @@ impl Supervisor {
     }
 
     /// `supervise(task, …, start)` on its own tokio task.
-    pub fn spawn<F, Fut>(&self, task: &'static str, start: F) -> tokio::task::JoinHandle<anyhow::Result<()>>
+    pub fn spawn<F, Fut>(&self, task: Task, start: F) -> tokio::task::JoinHandle<anyhow::Result<()>>
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -105,10 +106,9 @@ impl Supervisor {
 }
 
 /// Runs `start()` under supervision until `shutdown`. `task` names it in
-/// logs, `/readyz` and the `task` label (a closed set: see
-/// `telemetry::catalog`).
+/// logs, `/readyz` and the `task` label.
 pub async fn supervise<F, Fut>(
-    task: &'static str,
+    task: Task,
     health: Health,
     metrics: Metrics,
     shutdown: CancellationToken,
@@ -125,7 +125,7 @@ where
             s.running = true;
             s.error = None;
         });
-        metrics.set_task_running(task, true);
+        TaskStarted { task }.emit(&metrics);
         let started = Instant::now();
         // Spawned, so a panic is a JoinError here instead of unwinding us;
         // aborted with us, so aborting a supervisor (a simulated crash)
@@ -140,10 +140,10 @@ where
                 Ok(Err(anyhow::anyhow!("failure injected")))
             }
         };
-        metrics.set_task_running(task, false);
+        TaskStopped { task }.emit(&metrics);
         if shutdown.is_cancelled() {
             if let Ok(Err(error)) | Err(error) = outcome.map_err(anyhow::Error::from) {
-                tracing::warn!(task, error = %format!("{error:#}"), "Task ended with an error while stopping.");
+                tracing::warn!(task = task.as_str(), error = %format!("{error:#}"), "Task ended with an error while stopping.");
             }
             health.update(task, |s| s.running = false);
             return Ok(());
@@ -200,7 +200,7 @@ mod tests {
         let starts = Arc::new(AtomicUsize::new(0));
         let (counted, stop) = (starts.clone(), shutdown.clone());
         let supervisor =
-            tokio::spawn(supervise("relay", health.clone(), metrics.clone(), shutdown.clone(), move || {
+            tokio::spawn(supervise(Task::Relay, health.clone(), metrics.clone(), shutdown.clone(), move || {
                 let (n, stop) = (counted.fetch_add(1, Ordering::SeqCst), stop.clone());
                 async move {
                     match n {
@@ -249,7 +249,7 @@ mod tests {
         let dropped = Arc::new(AtomicUsize::new(0));
         let seen = dropped.clone();
         let (health, shutdown) = (Health::default(), CancellationToken::new());
-        let supervisor = tokio::spawn(supervise("relay", health.clone(), Metrics::new(), shutdown, move || {
+        let supervisor = tokio::spawn(supervise(Task::Relay, health.clone(), Metrics::new(), shutdown, move || {
             let guard = Dropped(seen.clone());
             async move {
                 let _guard = guard;

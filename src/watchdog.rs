@@ -19,11 +19,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::WatchdogSettings;
-use crate::domain::{Stage, TraceContext, UploadState};
-use crate::pipeline::{advance, fail_to_dlq, object_arrived, Arrival, DeadLetterUpload, StageMessage, Topics, Trigger};
+use crate::domain::{DeadLetterReason, Stage, TraceContext, UploadState};
+use crate::pipeline::{
+    advance, fail_to_dlq, object_arrived, Arrival, DeadLetter, DeadLetterUpload, StageMessage, Topics, Trigger,
+};
 use crate::storage::ObjectStore;
 use crate::store::{self, Store, StoreError, TransitionMeta, Upload};
-use crate::telemetry::{traces, Metrics};
+use crate::telemetry::events::{
+    StuckUploadFound, UploadExpired, UploadGivenUp, UploadReconciled, UploadRedriven, WatchdogRunFailed,
+    WatchdogRunSkipped, WatchdogRunStarted, WatchdogRunSucceeded, WatchdogScheduled,
+};
+use crate::telemetry::{traces, Emit, Metrics};
 
 /// `pg_try_advisory_lock` key: "orakgarak watchdog".
 const LOCK_KEY: i64 = 0x6f72_616b_7764_6f67;
@@ -53,6 +59,14 @@ pub struct Watchdog {
     pub dedup_retention: Duration,
 }
 
+/// What a reconciliation found for an upload whose URL expired.
+enum Found {
+    /// The object: its event was lost.
+    Object,
+    /// Nothing: the singer never uploaded.
+    Nothing,
+}
+
 /// Non-terminal states the watchdog watches once the object has arrived
 /// (CREATED is reconciled by expiry instead).
 fn watched() -> impl Iterator<Item = UploadState> {
@@ -70,40 +84,35 @@ impl Watchdog {
         );
         let run = traces::start(&span, None, &[]);
         async {
-            self.metrics.watchdog_runs_started.inc();
+            WatchdogRunStarted.emit(&self.metrics);
             let started = Instant::now();
             let mut lock = self.store.pool().acquire().await?;
             let locked: bool =
                 sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut *lock).await?;
             if !locked {
-                tracing::info!("Watchdog run skipped: another watchdog is scanning.");
-                self.metrics.watchdog_run("skipped");
+                WatchdogRunSkipped.emit(&self.metrics);
                 return Ok(RunReport { skipped: true, ..RunReport::default() });
             }
             let result = self.scan(&run).await;
             // Release on the same connection, whatever happened.
             let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *lock).await;
             let elapsed = started.elapsed();
-            self.metrics.watchdog_duration.observe(elapsed.as_secs_f64());
             match result {
                 Ok(report) => {
-                    self.metrics.watchdog_run("success");
-                    self.metrics.watchdog_last_success.set(chrono::Utc::now().timestamp());
-                    tracing::info!(
-                        found = report.found,
-                        redriven = report.redriven,
-                        given_up = report.given_up,
-                        reconciled = report.reconciled,
-                        expired = report.expired,
-                        dedup_keys_purged = report.dedup_keys_purged,
-                        elapsed_ms = elapsed.as_millis() as u64,
-                        "Watchdog run finished."
-                    );
+                    WatchdogRunSucceeded {
+                        found: report.found,
+                        redriven: report.redriven,
+                        given_up: report.given_up,
+                        reconciled: report.reconciled,
+                        expired: report.expired,
+                        dedup_keys_purged: report.dedup_keys_purged,
+                        elapsed,
+                    }
+                    .emit(&self.metrics);
                     Ok(report)
                 }
                 Err(error) => {
-                    self.metrics.watchdog_run("failure");
-                    tracing::error!(error = %format!("{error:#}"), "Watchdog run failed.");
+                    WatchdogRunFailed { error: &error, elapsed }.emit(&self.metrics);
                     Err(error)
                 }
             }
@@ -129,7 +138,7 @@ impl Watchdog {
         let mut report = RunReport::default();
         for upload in self.candidates().await? {
             report.found += 1;
-            self.metrics.watchdog_found(upload.state);
+            StuckUploadFound { state: upload.state }.emit(&self.metrics);
             if upload.state == UploadState::Created {
                 self.reconcile(&upload, run, &mut report).await?;
             } else {
@@ -145,7 +154,7 @@ impl Watchdog {
     /// The object-created event never came: look for the object itself.
     async fn reconcile(&self, upload: &Upload, run: &TraceContext, report: &mut RunReport) -> anyhow::Result<()> {
         let span = crate::upload_span!("watchdog_reconcile", "watchdog", upload.id);
-        let trace = traces::start(&span, upload.trace().as_ref(), &[*run]);
+        let trace = traces::start(&span, Some(&upload.trace()), &[*run]);
         async {
             let size = self.objects.head(&upload.object_key).await.context("HEAD of an expired upload's object")?;
             let limit = self.max_upload_bytes;
@@ -153,7 +162,7 @@ impl Watchdog {
             let (changed, outcome) = match size {
                 Some(size) => {
                     match object_arrived(&mut tx, &self.topics, upload, size, limit, Trigger::Redrive, &trace).await? {
-                        Arrival::Accepted(changed) | Arrival::Rejected { changed, .. } => (changed, "reconciled"),
+                        Arrival::Accepted(changed) | Arrival::Rejected { changed, .. } => (changed, Found::Object),
                         Arrival::Duplicate => return Ok(()),
                     }
                 }
@@ -168,20 +177,21 @@ impl Watchdog {
                         trace_id: trace.trace_id.to_string(),
                     };
                     let to = UploadState::Expired;
-                    (advance(&mut tx, upload.id, UploadState::Created, to, &meta, None).await?, "expired")
+                    (advance(&mut tx, upload.id, UploadState::Created, to, &meta, None).await?, Found::Nothing)
                 }
             };
             tx.commit().await?;
             let to = changed.to;
             changed.emit(&self.metrics);
-            if outcome == "reconciled" {
-                report.reconciled += 1;
-                self.metrics.watchdog_reconciled.inc();
-                tracing::info!(to = to.as_str(), "Lost object-created event reconciled: the object is in the store.");
-            } else {
-                report.expired += 1;
-                self.metrics.watchdog_expired.inc();
-                tracing::info!("Upload expired: no object arrived before its URL expired.");
+            match outcome {
+                Found::Object => {
+                    report.reconciled += 1;
+                    UploadReconciled { to }.emit(&self.metrics);
+                }
+                Found::Nothing => {
+                    report.expired += 1;
+                    UploadExpired.emit(&self.metrics);
+                }
             }
             Ok(())
         }
@@ -197,7 +207,7 @@ impl Watchdog {
         report: &mut RunReport,
     ) -> anyhow::Result<()> {
         let span = crate::upload_span!("watchdog_redrive", "watchdog", upload.id);
-        let trace = traces::start(&span, upload.trace().as_ref(), &[*run]);
+        let trace = traces::start(&span, Some(&upload.trace()), &[*run]);
         async {
             let mut tx = self.store.pool().begin().await?;
             let current = Store::lock_upload(&mut tx, upload.id).await?;
@@ -223,18 +233,21 @@ impl Watchdog {
                 let letter = DeadLetterUpload {
                     id: upload.id,
                     from: current.state,
-                    stage,
-                    payload,
-                    origin: None,
-                    trace: &trace,
-                    attempt: current.attempt,
-                    error: &error,
-                    reason: "stuck",
+                    letter: DeadLetter {
+                        stage,
+                        key: upload.id.to_string(),
+                        payload,
+                        origin: None,
+                        trace: &trace,
+                        attempt: current.attempt,
+                        error: &error,
+                        reason: DeadLetterReason::Stuck,
+                    },
                 };
                 let dead = fail_to_dlq(&mut tx, &self.topics, letter).await?;
                 tx.commit().await?;
                 report.given_up += 1;
-                self.metrics.watchdog_given_up(current.state);
+                UploadGivenUp { state: current.state }.emit(&self.metrics);
                 dead.emit(&self.metrics);
             } else {
                 let count = Store::record_redrive(&mut tx, upload.id).await?;
@@ -242,15 +255,14 @@ impl Watchdog {
                 store::enqueue(&mut tx, &message.to_outbox(&self.topics, &trace)).await?;
                 tx.commit().await?;
                 report.redriven += 1;
-                self.metrics.watchdog_redriven(current.state);
-                tracing::warn!(
-                    state = current.state.as_str(),
-                    stage = stage.as_str(),
-                    stuck_seconds = stuck_for.as_secs(),
-                    redrive = count,
-                    max_redrives = self.settings.max_redrives,
-                    "Stuck upload re-driven on the bulk lane."
-                );
+                UploadRedriven {
+                    state: current.state,
+                    stage,
+                    stuck_for,
+                    redrive: count,
+                    max_redrives: self.settings.max_redrives,
+                }
+                .emit(&self.metrics);
             }
             Ok(())
         }
@@ -261,13 +273,8 @@ impl Watchdog {
 
 /// Runs the watchdog on its cron schedule until `shutdown`.
 pub async fn run_scheduled(watchdog: Arc<Watchdog>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    // The dead man's switch needs the series to exist (at 0) before the
-    // first run, or a watchdog that never runs would never be noticed.
-    for outcome in ["success", "failure", "skipped"] {
-        let _ =
-            watchdog.metrics.watchdog_runs.get_or_create(&crate::telemetry::metrics_labels::OutcomeLabels { outcome });
-    }
     let schedule = watchdog.settings.schedule.clone();
+    let metrics = watchdog.metrics.clone();
     let mut scheduler = JobScheduler::new().await?;
     let job = Job::new_async(schedule.as_str(), move |_id, _lock| {
         let watchdog = watchdog.clone();
@@ -279,7 +286,9 @@ pub async fn run_scheduled(watchdog: Arc<Watchdog>, shutdown: CancellationToken)
     .with_context(|| format!("invalid watchdog.schedule {schedule:?} (6 fields, seconds first)"))?;
     scheduler.add(job).await?;
     scheduler.start().await?;
-    tracing::info!(schedule = %schedule, "Watchdog scheduled.");
+    // The dead man's switch needs the run series to exist (at 0) from here
+    // on, or a watchdog that never runs would never be noticed.
+    WatchdogScheduled { schedule: &schedule }.emit(&metrics);
     shutdown.cancelled().await;
     scheduler.shutdown().await?;
     Ok(())

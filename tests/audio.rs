@@ -2,23 +2,21 @@
 //! No services needed: this is the audio path the convert and analyze
 //! stages run.
 
+#[path = "common/fixtures.rs"]
+mod fixtures;
 #[path = "common/voices.rs"]
 #[allow(dead_code)]
 mod voices;
 
 use std::time::Duration;
 
+use fixtures::fixture;
 use orakgarak::audio::{write_wav_mono, AudioError};
 use orakgarak::stages::{analyze_wav, convert_recording, ConvertSettings};
 
 const RATE: u32 = 16_000;
 const LIMITS: ConvertSettings =
     ConvertSettings { sample_rate: RATE, min_duration: Duration::from_secs(1), max_duration: Duration::from_secs(600) };
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
-}
 
 #[test]
 fn every_format_converts_and_gives_the_sung_range() {

@@ -4,6 +4,9 @@
 //! a verifier must refuse (`alg: none`, an HS256 token made with the RSA
 //! public key as its secret, a key used with another algorithm).
 
+#[path = "common/fixtures.rs"]
+mod fixtures;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use fixtures::fixture;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use orakgarak::api::TokenVerifier;
 use orakgarak::config::{AuthSettings, Secret};
@@ -20,11 +24,6 @@ use serde_json::json;
 
 const ISSUER: &str = "https://id.example.test/realms/karaoke";
 const AUDIENCE: &str = "orakgarak-api";
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/jwt/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 /// The identity provider's JWKS endpoint: `GET /jwks.json` only, JSON, and
 /// a count of how often it was fetched.
@@ -35,7 +34,7 @@ struct IdentityProvider {
 
 async fn identity_provider() -> IdentityProvider {
     let fetches = Arc::new(AtomicUsize::new(0));
-    let jwks: serde_json::Value = serde_json::from_slice(&fixture("jwks.json")).expect("jwks.json");
+    let jwks: serde_json::Value = serde_json::from_slice(&fixture("jwt/jwks.json")).expect("jwks.json");
     let counter = fetches.clone();
     let app = Router::new().route(
         "/jwks.json",
@@ -73,8 +72,8 @@ fn claims(exp_in: i64) -> serde_json::Value {
 
 fn signed(alg: Algorithm, kid: &str, claims: &serde_json::Value) -> String {
     let key = match alg {
-        Algorithm::RS256 => EncodingKey::from_rsa_der(&fixture("rsa-private.der")),
-        Algorithm::ES256 => EncodingKey::from_ec_der(&fixture("ec-private.der")),
+        Algorithm::RS256 => EncodingKey::from_rsa_der(&fixture("jwt/rsa-private.der")),
+        Algorithm::ES256 => EncodingKey::from_ec_der(&fixture("jwt/ec-private.der")),
         other => panic!("no test key for {other:?}"),
     };
     let mut header = Header::new(alg);
@@ -161,7 +160,7 @@ async fn an_hs256_token_made_with_the_rsa_public_key_is_refused() {
     // Algorithm confusion: the attacker signs HS256 with the provider's
     // public key as the HMAC secret, hoping the verifier uses "the key".
     let idp = identity_provider().await;
-    let public_key = fixture("rsa-public.der");
+    let public_key = fixture("jwt/rsa-public.der");
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("rsa-2026".into());
     let forged = jsonwebtoken::encode(&header, &claims(300), &EncodingKey::from_secret(&public_key)).expect("sign");

@@ -230,23 +230,26 @@ async fn every_promql_panel_returns_data_from_a_live_pipeline() {
     let bad = app.upload("bad.mp3", "audio/mpeg", fixture("corrupt.mp3")).await;
     app.wait_for(&bad, Some("FAILED")).await;
     let _ = app.client.create_upload("never.ogg", "audio/ogg", 100, None).await.expect("POST");
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    app.wait_until_watchdog_sees(1).await;
     app.app.watchdog().run_once().await.expect("watchdog run");
     app.app.watchdog().run_once().await.expect("watchdog run");
     // Wait for the DLQ alert to fire, so ALERTS has firing and pending data.
     prometheus.wait_for("ALERTS{alertname=\"DeadLetterGrowth\",alertstate=\"firing\"}", Duration::from_secs(120)).await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
 
+    // A panel's rate() needs two scrapes of its series: each query is asked
+    // again until it answers, within one deadline for them all.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut checked = 0;
     for d in all_dashboards(&thresholds()) {
         for p in d.panels.iter().filter(|p| !is_loki(p)) {
             for t in &p.targets {
                 let expr = t.expr.replace("$__rate_interval", "5m").replace("$job", ".*").replace("$node", ".*");
-                let result = prometheus.query(&expr).await; // parses, or the query helper fails
                 let production_only =
                     metric_names(&t.expr).iter().any(|m| PRODUCTION_ONLY_METRICS.contains(&m.as_str()));
-                if !production_only {
-                    assert!(!result.is_empty(), "{} / {}: no data for {expr}", d.title, p.title);
+                // Parses, or the query helper fails.
+                while prometheus.query(&expr).await.is_empty() && !production_only {
+                    assert!(std::time::Instant::now() < deadline, "{} / {}: no data for {expr}", d.title, p.title);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 checked += 1;
             }

@@ -5,73 +5,31 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::server::OwnServer;
 use common::{fixture, isolated_settings, start, states};
 use orakgarak::app::Roles;
 
-struct Broker {
-    child: Child,
-    port: u16,
-    bucket: String,
-    log: std::path::PathBuf,
-}
-
-impl Broker {
-    fn command(port: u16, bucket: &str, log: &std::path::Path) -> Command {
-        let mut command = Command::new("tansu");
-        command
-            .args(["broker", "--listener-url", &format!("tcp://127.0.0.1:{port}")])
-            .args(["--advertised-listener-url", &format!("tcp://127.0.0.1:{port}")])
-            .args(["--storage-engine", &format!("s3://{bucket}/")])
-            .env("AWS_ENDPOINT", "http://127.0.0.1:9000")
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "orakgarak")
-            .env("AWS_SECRET_ACCESS_KEY", "orakgarak-dev-secret")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(log)
-                    .map(Stdio::from)
-                    .unwrap_or(Stdio::null()),
-            );
-        command
-    }
-
-    async fn start(bucket: &str, log: &std::path::Path) -> Self {
-        let (child, port) =
-            common::ports::spawn_on_free_port("tansu", log, |port| Self::command(port, bucket, log)).await;
-        Self { child, port, bucket: bucket.to_owned(), log: log.to_owned() }
-    }
-
-    fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::thread::sleep(Duration::from_secs(1));
-        // Same port, same storage: the broker comes back with its log.
-        self.child = Self::command(self.port, &self.bucket, &self.log).spawn().expect("tansu restarts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen on {} again; see {}",
-                self.port,
-                self.log.display()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A tansu broker of the test's own, its log in `bucket` on the stack's S3
+/// server, so it comes back with its log after a restart.
+fn broker_command(port: u16, bucket: &str, log: &std::path::Path) -> Command {
+    let mut command = Command::new("tansu");
+    command
+        .args(["broker", "--listener-url", &format!("tcp://127.0.0.1:{port}")])
+        .args(["--advertised-listener-url", &format!("tcp://127.0.0.1:{port}")])
+        .args(["--storage-engine", &format!("s3://{bucket}/")])
+        .env("AWS_ENDPOINT", "http://127.0.0.1:9000")
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "orakgarak")
+        .env("AWS_SECRET_ACCESS_KEY", "orakgarak-dev-secret")
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new().create(true).append(true).open(log).map(Stdio::from).unwrap_or(Stdio::null()),
+        );
+    command
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -86,7 +44,8 @@ async fn a_broker_restart_mid_pipeline_loses_nothing_and_runs_nothing_twice() {
         .await
         .expect("broker bucket");
     let log = std::env::temp_dir().join(format!("{bucket}.log"));
-    let mut broker = Broker::start(&bucket, &log).await;
+    let broker_log = log.clone();
+    let mut broker = OwnServer::start("tansu", &log, move |port| broker_command(port, &bucket, &broker_log)).await;
     settings.kafka.brokers = format!("127.0.0.1:{}", broker.port);
     let app = start(settings, db, Roles::all()).await;
 
@@ -95,7 +54,7 @@ async fn a_broker_restart_mid_pipeline_loses_nothing_and_runs_nothing_twice() {
         ids.push(app.upload(&format!("take{i}.ogg"), "audio/ogg", fixture("sung-a3-e4.ogg")).await);
     }
     // Restart while the first uploads are still moving through the stages.
-    tokio::task::block_in_place(|| broker.restart());
+    broker.restart().await;
     for i in 4..6 {
         ids.push(app.upload(&format!("take{i}.ogg"), "audio/ogg", fixture("sung-a3-e4.ogg")).await);
     }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::model_server::{ModelServer, HANGING, HEALTHY};
 use common::postgres::OwnPostgres;
-use common::{fixture, isolated_settings, spawn_app_with, start, states, TestApp};
+use common::server::OwnServer;
+use common::{at, fixture, isolated_settings, spawn_app_with, start, states, TestApp};
 use orakgarak::app::Roles;
 use orakgarak::config::{Secret, Settings};
 use orakgarak::domain::Stage;
@@ -36,16 +37,6 @@ async fn wait_completed(app: &TestApp, ids: &[String], timeout: Duration) -> Vec
         uploads.push(upload);
     }
     uploads
-}
-
-/// The upload's history steps into `state`, oldest first.
-fn steps_into<'a>(upload: &'a Value, state: &'a str) -> impl Iterator<Item = &'a Value> {
-    upload["history"].as_array().into_iter().flatten().filter(move |h| h["to_state"] == state)
-}
-
-fn at(upload: &Value, state: &str, nth: usize) -> chrono::DateTime<chrono::Utc> {
-    let step = steps_into(upload, state).nth(nth);
-    step.and_then(|h| h["at"].as_str()).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("no {state} #{nth}"))
 }
 
 /// A long second backoff (the others must finish inside it), and room for
@@ -80,11 +71,11 @@ async fn one_upload_in_backoff_never_holds_up_the_others() {
     let still = app.client.get_upload(&unlucky).await.expect("GET").1;
     assert_eq!(still["state"], "RETRYING", "the others finished inside its backoff: {still:#}");
     let last_done = done.iter().map(|u| at(u, "COMPLETED", 0)).max().expect("20 uploads");
-    assert!(last_done < chrono::Utc::now());
 
     // Its cause is fixed; the next scheduled attempt completes it.
     model.refuse(None);
     let upload = app.client.wait_for(&unlucky, Some("COMPLETED"), Duration::from_secs(90), false).await.expect("done");
+    assert!(last_done < at(&upload, "COMPLETED", 0), "the others finished before it, by the histories' clocks");
     // Retried at least twice (more when the 20 others took longer than its
     // second backoff: how long they take is the machine's business), and
     // every retry waited out its own backoff: it ran on schedule.
@@ -113,7 +104,7 @@ async fn a_stage_run_past_its_time_limit_is_cut_off_counted_and_retried() {
     .await;
     let id = app.upload("take.ogg", "audio/ogg", fixture("sung-a3-e4.ogg")).await;
     let upload = app.wait_for(&id, Some("FAILED")).await;
-    assert_eq!(steps_into(&upload, "ANALYZING").count(), 4, "first try and three retries");
+    assert_eq!(states(&upload).iter().filter(|s| *s == "ANALYZING").count(), 4, "first try and three retries");
     // An attempt may be cut off before its request reaches the model
     // server (on a loaded machine 300 ms can pass first): at most one call
     // per attempt.
@@ -137,7 +128,8 @@ async fn a_consumer_ended_by_an_injected_failure_comes_back_and_readiness_shows_
         assert!(Instant::now() < deadline, "never ready: {:?}", readiness().await);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let task = orakgarak::app::consumer_task(Stage::Convert, orakgarak::telemetry::Lane::Realtime);
+    let task =
+        orakgarak::telemetry::labels::Task::Consumer(Stage::Convert, orakgarak::telemetry::Lane::Realtime).as_str();
     assert!(app.running.as_ref().expect("running").health.inject_failure(task));
 
     // Down: readiness says which consumer and why, for the 1 s restart backoff.
@@ -316,15 +308,7 @@ async fn a_stage_that_panics_fails_the_upload_at_once_instead_of_retrying() {
     let (settings, db) = isolated_settings().await;
     // The API and the relay run as usual; convert is the panicking stage.
     let app = start(settings.clone(), db, Roles { api: true, stages: vec![], lanes: vec![], watchdog: false }).await;
-    let engine = std::sync::Arc::new(orakgarak::pipeline::Engine {
-        handler: std::sync::Arc::new(PanickingConverter),
-        store: app.app.store.clone(),
-        topics: app.app.topics.clone(),
-        metrics: app.app.metrics.clone(),
-        pipeline: settings.pipeline.clone(),
-        time_limit: Duration::from_secs(30),
-        consumer_name: orakgarak::pipeline::consumer_name(&settings.kafka.group_prefix, Stage::Convert),
-    });
+    let engine = std::sync::Arc::new(app.app.engine::<PanickingConverter>(PanickingConverter));
     let stop = tokio_util::sync::CancellationToken::new();
     let consumer = tokio::spawn(orakgarak::pipeline::run_consumer(
         engine,
@@ -389,58 +373,28 @@ async fn a_retrying_upload_moves_on_only_for_the_stage_that_failed() {
     app.stop().await;
 }
 
-/// An s3s-fs of the test's own (the shared one is never restarted).
-struct OwnObjectStore {
-    child: Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl OwnObjectStore {
-    fn command(port: u16, dir: &std::path::Path) -> Command {
+/// An s3s-fs of the test's own (the shared one is never restarted), serving
+/// `dir`.
+async fn own_object_store(dir: &std::path::Path) -> OwnServer {
+    std::fs::create_dir_all(dir.join("data")).expect("temp dir");
+    let data = dir.join("data");
+    OwnServer::start("s3s-fs", &dir.join("(stderr discarded)"), move |port| {
         let mut command = Command::new("s3s-fs");
         command
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", "orakgarak", "--secret-key", "orakgarak-dev-secret"])
-            .arg(dir.join("data"))
+            .arg(&data)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         command
-    }
-
-    async fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("orakgarak-s3-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(dir.join("data")).expect("temp dir");
-        let log = dir.join("(stderr discarded)");
-        let (child, port) = common::ports::spawn_on_free_port("s3s-fs", &log, |port| Self::command(port, &dir)).await;
-        Self { child, port, dir }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    async fn start_again(&mut self) {
-        self.child = Self::command(self.port, &self.dir).spawn().expect("s3s-fs restarts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
-            assert!(Instant::now() < deadline, "s3s-fs did not listen on {} again", self.port);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for OwnObjectStore {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_object_store_outage_longer_than_every_backoff_loses_nothing_and_fails_nothing() {
-    let mut s3 = OwnObjectStore::start().await;
+    let dir = std::env::temp_dir().join(format!("orakgarak-s3-{}", uuid::Uuid::new_v4().simple()));
+    let mut s3 = own_object_store(&dir).await;
     let (mut settings, db) = isolated_settings().await;
     settings.storage.endpoint = format!("http://127.0.0.1:{}", s3.port);
     settings.storage.timeout = Duration::from_secs(2);
@@ -459,6 +413,8 @@ async fn an_object_store_outage_longer_than_every_backoff_loses_nothing_and_fail
     // Each upload walks the happy path once: no RETRYING, no FAILED.
     wait_completed(&app, &ids, Duration::from_secs(120)).await;
     app.stop().await;
+    drop(s3);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A convert stage that counts its runs and holds each until the test
@@ -498,17 +454,7 @@ async fn a_message_redelivered_while_its_stage_runs_elsewhere_waits_for_that_run
     // Two workers' convert engines get the same message, as when a
     // rebalance hands a partition over while its message is running.
     let handler = Arc::new(GatedConverter { runs: 0.into(), gate: tokio::sync::Semaphore::new(0) });
-    let engine = || {
-        Arc::new(Engine {
-            handler: handler.clone(),
-            store: app.app.store.clone(),
-            topics: app.app.topics.clone(),
-            metrics: app.app.metrics.clone(),
-            pipeline: settings.pipeline.clone(),
-            time_limit: Duration::from_secs(60),
-            consumer_name: orakgarak::pipeline::consumer_name(&settings.kafka.group_prefix, Stage::Convert),
-        })
-    };
+    let engine = || Arc::new(app.app.engine::<GatedConverter>(handler.clone()));
     let payload =
         serde_json::to_vec(&StageMessage::new(id.parse().expect("upload id"), Stage::Convert, Trigger::Event))
             .expect("serialises");

@@ -32,6 +32,7 @@ async fn log_lines_reach_an_https_loki_signed_by_the_configured_ca() {
         &settings,
         "test",
         "tls",
+        orakgarak::telemetry::Metrics::new(),
     )
     .expect("shipper");
     shipper.send(tracing::Level::INFO, &serde_json::Map::new(), "shipped over TLS".into());

@@ -40,8 +40,15 @@ fn collectors() -> &'static Collectors {
         // The telemetry handle lives as long as the process: spans export
         // on schedule.
         std::mem::forget(
-            orakgarak::telemetry::init_telemetry(&log, &traces, "test", "all", None)
-                .expect("first subscriber in this binary"),
+            orakgarak::telemetry::init_telemetry(
+                &log,
+                &traces,
+                "test",
+                "all",
+                None,
+                &orakgarak::telemetry::Metrics::new(),
+            )
+            .expect("first subscriber in this binary"),
         );
         Collectors { otlp, loki }
     })

@@ -49,7 +49,7 @@ async fn a_lost_event_is_reconciled_and_a_missing_object_expires() {
 
     let early = app.app.watchdog().run_once().await.expect("run");
     assert_eq!((early.reconciled, early.expired), (0, 0), "nothing happens before the URL expires");
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    app.wait_until_watchdog_sees(2).await;
     let report = app.app.watchdog().run_once().await.expect("run");
     assert_eq!((report.reconciled, report.expired), (1, 1), "{report:?}");
 
@@ -99,7 +99,7 @@ async fn a_worker_killed_mid_stage_is_redriven_to_completion() {
     // A replacement pool serves only the bulk lane, so only a re-drive can finish it.
     settings.analysis.model_url = None;
     let replacement = start(settings, db, Roles { lanes: vec![Lane::Bulk], watchdog: false, ..Roles::all() }).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    replacement.wait_until_watchdog_sees(1).await;
     let report = replacement.app.watchdog().run_once().await.expect("run");
     assert_eq!(report.redriven, 1, "{report:?}");
     let upload = replacement.wait_for(&id, Some("COMPLETED")).await;
@@ -120,12 +120,12 @@ async fn an_upload_that_keeps_sticking_is_given_up_after_three_redrives() {
     let app = start(settings, db, api_only()).await;
     let id = app.upload("take.wav", "audio/wav", fixture("sung-a3-e4.wav")).await;
     for round in 1..=3 {
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        app.wait_until_watchdog_sees(1).await;
         let report = app.app.watchdog().run_once().await.expect("run");
         assert_eq!((report.redriven, report.given_up), (1, 0), "round {round}: {report:?}");
         assert_eq!(redrives(&app, &id).await, round);
     }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.wait_until_watchdog_sees(1).await;
     let report = app.app.watchdog().run_once().await.expect("run");
     assert_eq!((report.redriven, report.given_up), (0, 1), "{report:?}");
     let upload = app.client.get_upload(&id).await.expect("GET").1;
@@ -156,7 +156,7 @@ async fn two_watchdogs_at_once_redrive_each_stuck_upload_once() {
     for i in 0..5 {
         ids.push(app.upload(&format!("take{i}.wav"), "audio/wav", fixture("sung-a3-e4.wav")).await);
     }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.wait_until_watchdog_sees(5).await;
     let (first, second) = (app.app.watchdog(), app.app.watchdog());
     let (a, b) = tokio::join!(first.run_once(), second.run_once());
     let (a, b) = (a.expect("run"), b.expect("run"));
@@ -212,7 +212,7 @@ async fn a_bulk_redrive_does_not_hold_up_a_fresh_upload() {
             .await
             .expect("uploaded");
     }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.wait_until_watchdog_sees(30).await;
     let report = app.app.watchdog().run_once().await.expect("run");
     assert_eq!(report.redriven, 30);
     timed("fresh.ogg").await;

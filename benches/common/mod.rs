@@ -28,7 +28,7 @@ pub async fn api_load(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let client = ApiClient::new(settings, base, &format!("bench-{c}"));
+        let client = ApiClient::new(settings, base, &format!("bench-{c}"))?;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0usize;
@@ -57,7 +57,7 @@ pub async fn api_load(
 
 pub async fn pipeline_rate(app: &App, base: &str, settings: &Settings, uploads: usize) -> anyhow::Result<f64> {
     let bytes = phone_take();
-    let client = ApiClient::new(settings, base, "bench-pipeline");
+    let client = ApiClient::new(settings, base, "bench-pipeline")?;
     let started = Instant::now();
     for _ in 0..uploads {
         client.upload("take.opus", "audio/ogg", bytes.clone()).await?;

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::middleware::current_trace_id;
+use super::request_trace::current_trace_id;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]

@@ -10,10 +10,11 @@ use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 
 use super::auth::EventSource;
-use super::middleware::current_trace;
+use super::request_trace::current_trace;
 use super::{ApiError, ApiState};
-use crate::domain::{TraceContext, UploadId};
+use crate::domain::TraceContext;
 use crate::pipeline::{object_arrived, Arrival, Trigger};
+use crate::storage::upload_of_recording_key;
 use crate::telemetry::events::UploadRejected;
 use crate::telemetry::{traces, Emit};
 
@@ -127,14 +128,6 @@ fn parse(body: &[u8]) -> Result<(Vec<Created>, usize), ApiError> {
     Err(ApiError::BadRequest("expected an S3 `Records` notification or an EventBridge envelope".into()))
 }
 
-/// `raw/<upload id>/<filename>` → the upload id.
-fn upload_id_of(key: &str) -> Option<UploadId> {
-    let rest = key.strip_prefix("raw/")?;
-    let (id, name) = rest.split_once('/')?;
-    (!name.is_empty()).then_some(())?;
-    id.parse().ok()
-}
-
 pub async fn object_created(
     State(state): State<ApiState>,
     _source: EventSource,
@@ -150,7 +143,7 @@ pub async fn object_created(
             return Err(ApiError::Unprocessable(format!("unknown bucket {:?}", record.bucket)));
         }
         let unknown = || ApiError::Unprocessable(format!("unknown object key {:?}", record.key));
-        let id = upload_id_of(&record.key).ok_or_else(unknown)?;
+        let id = upload_of_recording_key(&record.key).ok_or_else(unknown)?;
         let upload = state.store.upload(id).await.map_err(|e| match e {
             crate::store::StoreError::NotFound(_) => unknown(),
             other => other.into(),
@@ -168,7 +161,7 @@ pub async fn object_created(
         .iter()
         .map(|(upload, _)| {
             let span = crate::upload_span!("object_created", "api", upload.id);
-            let trace = traces::start(&span, upload.trace().as_ref(), &[request]);
+            let trace = traces::start(&span, Some(&upload.trace()), &[request]);
             (span, trace)
         })
         .collect();
@@ -203,6 +196,7 @@ pub async fn object_created(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::UploadId;
 
     #[test]
     fn keys_are_form_url_decoded() -> Result<(), ApiError> {
@@ -232,9 +226,9 @@ mod tests {
     #[test]
     fn only_raw_keys_name_uploads() {
         let id = UploadId::new();
-        assert_eq!(upload_id_of(&format!("raw/{id}/a.wav")), Some(id));
-        assert_eq!(upload_id_of(&format!("wav/{id}.wav")), None);
-        assert_eq!(upload_id_of(&format!("raw/{id}/")), None);
-        assert_eq!(upload_id_of("raw/not-a-uuid/a.wav"), None);
+        assert_eq!(upload_of_recording_key(&format!("raw/{id}/a.wav")), Some(id));
+        assert_eq!(upload_of_recording_key(&format!("wav/{id}.wav")), None);
+        assert_eq!(upload_of_recording_key(&format!("raw/{id}/")), None);
+        assert_eq!(upload_of_recording_key("raw/not-a-uuid/a.wav"), None);
     }
 }

@@ -6,6 +6,7 @@ mod auth;
 mod error;
 mod events;
 mod middleware;
+mod request_trace;
 mod uploads;
 
 pub use auth::{mint_token, Claims, TokenVerifier};

@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::AuthUser;
-use super::middleware::current_trace;
+use super::request_trace::current_trace;
 use super::{ApiError, ApiState};
 use crate::domain::ids::ByteSizeError;
-use crate::domain::{ByteSize, UploadId};
+use crate::domain::{ByteSize, RejectReason, UploadId};
 use crate::store::{NewUpload, Transition, Upload};
 use crate::telemetry::events::{UploadCreated, UploadRejected};
 use crate::telemetry::Emit;
@@ -43,15 +43,15 @@ pub async fn create(
     body: Result<Json<CreateUpload>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedUpload>), ApiError> {
     let metrics = &state.metrics;
-    let refuse = |reason: &'static str, error: ApiError| {
+    let refuse = |reason: RejectReason, error: ApiError| {
         UploadRejected { reason, detail: &error.to_string() }.emit(metrics);
         error
     };
-    let Json(request) = body.map_err(|e| refuse("invalid_request", ApiError::BadRequest(e.body_text())))?;
+    let Json(request) = body.map_err(|e| refuse(RejectReason::InvalidRequest, ApiError::BadRequest(e.body_text())))?;
     let limit = state.settings.storage.max_upload_bytes;
     let size = ByteSize::parse(request.size_bytes, limit).map_err(|e| match e {
-        ByteSizeError::TooLarge { size, limit } => refuse("too_large", ApiError::TooLarge { size, limit }),
-        ByteSizeError::Empty => refuse("empty", ApiError::BadRequest(e.to_string())),
+        ByteSizeError::TooLarge { size, limit } => refuse(RejectReason::TooLarge, ApiError::TooLarge { size, limit }),
+        ByteSizeError::Empty => refuse(RejectReason::Empty, ApiError::BadRequest(e.to_string())),
     })?;
     let filename = request.filename.trim();
     if filename.is_empty()
@@ -60,14 +60,14 @@ pub async fn create(
         || filename.chars().any(char::is_control)
     {
         return Err(refuse(
-            "invalid_request",
+            RejectReason::InvalidRequest,
             ApiError::BadRequest("filename must be 1-255 characters without slashes".into()),
         ));
     }
     let content_type = request.content_type.trim().to_ascii_lowercase();
     if !crate::domain::media::is_accepted_type(&content_type) {
         return Err(refuse(
-            "unsupported_type",
+            RejectReason::UnsupportedType,
             ApiError::Unprocessable(format!("content_type {content_type:?} is not a supported recording format")),
         ));
     }
@@ -77,7 +77,7 @@ pub async fn create(
             Ok(v) if !v.is_empty() && v.len() <= 255 => Some(v.to_owned()),
             _ => {
                 return Err(refuse(
-                    "invalid_request",
+                    RejectReason::InvalidRequest,
                     ApiError::BadRequest("Idempotency-Key must be 1-255 visible ASCII characters".into()),
                 ))
             }
@@ -94,7 +94,7 @@ pub async fn create(
         filename: filename.to_owned(),
         content_type: content_type.clone(),
         declared_bytes: size.get(),
-        object_key: format!("raw/{id}/{filename}"),
+        object_key: crate::storage::recording_key(id, filename),
         trace,
         url_expires_at: Utc::now() + chrono::Duration::from_std(ttl).map_err(|e| ApiError::Internal(e.into()))?,
     };
@@ -122,7 +122,7 @@ pub async fn create(
             put_url: presigned.url,
             expires_at: upload.url_expires_at,
             required_headers: presigned.headers.into_iter().filter(|(k, _)| k != "host").collect(),
-            trace_id: upload.trace_id,
+            trace_id: upload.trace_id.to_string(),
         }),
     ))
 }
@@ -156,7 +156,7 @@ impl UploadView {
             declared_bytes: upload.declared_bytes,
             created_at: upload.created_at,
             updated_at: upload.updated_at,
-            trace_id: upload.trace_id,
+            trace_id: upload.trace_id.to_string(),
             error: upload.last_error,
             analysis: upload.analysis,
             result: upload.result,

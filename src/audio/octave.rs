@@ -24,8 +24,8 @@
 //! and its reverb) have in common, their mixture's period, several times
 //! the voice's own, not a note anyone sang.
 
+use super::candidate::{Candidate, DEPTH_FLOOR};
 use super::median;
-use super::pitch::{Candidate, DEPTH_FLOOR};
 use crate::domain::hz_to_midi;
 
 /// A run is a subharmonic when its period divided by 2, 3 or 4 dips at

@@ -20,6 +20,8 @@
 //! estimate depends on, so a pitch change at t shows up at t (± half a
 //! hop), not one hop late as with trackers that stamp a frame with its end.
 
+use super::candidate::{Candidate, DEPTH_FLOOR};
+
 /// Tracker parameters; the defaults cover the singing voice.
 #[derive(Debug, Clone, Copy)]
 pub struct PitchSettings {
@@ -80,36 +82,6 @@ const ABSOLUTE_MINIMUM_SHARE: f64 = 0.01;
 /// its multiples dip about equally deep (checked on the evaluation set:
 /// 95 % of correctly tracked frames stay above 0.75).
 const HARMONIC_DEPTH_RATIO: f64 = 0.4;
-/// Depths are compared above this floor: below it both dips are "perfectly
-/// periodic" and their ratio is noise.
-pub(super) const DEPTH_FLOOR: f64 = 0.02;
-
-/// One dip of the normalised difference: a candidate period.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Candidate {
-    pub(super) lag: f64,
-    /// The normalised difference at the dip (0 = perfectly periodic).
-    pub(super) value: f64,
-    /// Share of the threshold prior that picks this dip (0 for dips that
-    /// are kept only as octave evidence).
-    pub(super) probability: f64,
-    /// The path's pitch bin for this period (`None` outside the grid).
-    bin: Option<usize>,
-}
-
-impl Candidate {
-    /// A dip kept as evidence only (tests build paths from these).
-    #[cfg(test)]
-    pub(super) fn evidence(lag: f64, value: f64) -> Self {
-        Self { lag, value, probability: 0.0, bin: None }
-    }
-
-    /// Whether this dip's period is `factor` times `lag` (within 3 %, about
-    /// half a semitone).
-    pub(super) fn is_multiple(&self, lag: f64, factor: f64) -> bool {
-        (self.lag / (lag * factor) - 1.0).abs() < 0.03
-    }
-}
 
 pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) -> Vec<PitchFrame> {
     let rate = f64::from(sample_rate);

@@ -33,14 +33,15 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    pub fn new(settings: &Settings, base_url: &str, user: &str) -> Self {
-        Self {
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default(),
+    /// Fails only on an unreadable `http.ca_bundle`.
+    pub fn new(settings: &Settings, base_url: &str, user: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: crate::http_client::client_with_timeout(settings.http.ca_bundle.as_deref(), Duration::from_secs(30))?,
             base_url: base_url.trim_end_matches('/').to_owned(),
             token: super::token::token_for(settings, user, Duration::from_secs(3600)),
             event_token: settings.auth.event_token.expose().to_owned(),
             bucket: settings.storage.bucket.clone(),
-        }
+        })
     }
 
     /// `POST /v1/uploads`; returns the status and the JSON body.
@@ -177,7 +178,7 @@ fn content_type_of(path: &std::path::Path) -> &'static str {
 }
 
 pub async fn run(settings: Settings, args: &Args) -> anyhow::Result<()> {
-    let client = ApiClient::new(&settings, &settings.http.base_url, &args.user);
+    let client = ApiClient::new(&settings, &settings.http.base_url, &args.user)?;
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
     let filename = args.file.file_name().and_then(|n| n.to_str()).unwrap_or("recording.wav");
     let size = bytes.len() as u64;

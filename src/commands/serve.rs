@@ -5,7 +5,7 @@ use clap::Args;
 use crate::app::{App, Roles};
 use crate::config::Settings;
 use crate::domain::Stage;
-use crate::telemetry::Lane;
+use crate::telemetry::{Lane, Metrics};
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
@@ -34,8 +34,10 @@ pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(settings: Settings, roles: Roles, prepare: bool) -> anyhow::Result<()> {
-    let app = App::build(settings).await?;
+/// Runs `roles` until a signal, counting into `metrics` (the registry the
+/// process's log pipeline counts into, so `/metrics` shows both).
+pub async fn run(settings: Settings, roles: Roles, prepare: bool, metrics: Metrics) -> anyhow::Result<()> {
+    let app = App::build_with_metrics(settings, metrics).await?;
     if prepare {
         app.prepare().await?;
     }
@@ -55,8 +57,8 @@ pub fn worker_roles(settings: &Settings, args: &WorkerArgs) -> Roles {
     Roles { api: false, stages, lanes, watchdog: false }
 }
 
-pub async fn watchdog(settings: Settings, args: &WatchdogArgs) -> anyhow::Result<()> {
-    let app = App::build(settings).await?;
+pub async fn watchdog(settings: Settings, args: &WatchdogArgs, metrics: Metrics) -> anyhow::Result<()> {
+    let app = App::build_with_metrics(settings, metrics).await?;
     if args.dry_run {
         for upload in app.watchdog().candidates().await? {
             println!(

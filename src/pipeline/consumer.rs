@@ -23,8 +23,10 @@ use super::offsets::{Epoch, OffsetTracker};
 use super::stage::StageHandler;
 use super::KafkaClients;
 use crate::domain::Stage;
-use crate::telemetry::metrics_labels::TopicLabels;
-use crate::telemetry::{Lane, Metrics};
+use crate::telemetry::events::{
+    ConsumerProgress, ConsumerStarted, ConsumerStopped, KafkaStatistics, MessageFinished, PartitionsRevoked,
+};
+use crate::telemetry::{Emit, Lane, Metrics};
 
 /// librdkafka callbacks: lag statistics for metrics, and revoked
 /// partitions for the offset tracker. Both run inside `recv()`, on the
@@ -38,15 +40,15 @@ struct Context {
 
 impl ClientContext for Context {
     fn stats(&self, stats: Statistics) {
-        let up = stats.brokers.values().filter(|b| b.nodeid >= 0 && b.state == "UP").count();
-        self.metrics.kafka_brokers_up.set(up as i64);
-        for topic in stats.topics.values() {
-            for (partition, p) in &topic.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    self.metrics.set_consumer_lag(self.stage, self.lane, *partition, p.consumer_lag);
-                }
-            }
-        }
+        let brokers_up = stats.brokers.values().filter(|b| b.nodeid >= 0 && b.state == "UP").count();
+        let lag: Vec<(i32, i64)> = stats
+            .topics
+            .values()
+            .flat_map(|topic| &topic.partitions)
+            .filter(|(partition, p)| **partition >= 0 && p.consumer_lag >= 0)
+            .map(|(partition, p)| (*partition, p.consumer_lag))
+            .collect();
+        KafkaStatistics { stage: self.stage, lane: self.lane, brokers_up, lag: &lag }.emit(&self.metrics);
     }
 }
 
@@ -56,9 +58,8 @@ impl ConsumerContext for Context {
             let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
             revoked.extend(partitions.elements().iter().map(|e| e.partition()));
             // Lag of partitions we no longer own is someone else's to report.
-            for element in partitions.elements() {
-                self.metrics.remove_consumer_lag(self.stage, self.lane, element.partition());
-            }
+            let partitions: Vec<i32> = partitions.elements().iter().map(|e| e.partition()).collect();
+            PartitionsRevoked { stage: self.stage, lane: self.lane, partitions: &partitions }.emit(&self.metrics);
         }
     }
 }
@@ -74,11 +75,7 @@ struct LagCleanup {
 
 impl Drop for LagCleanup {
     fn drop(&mut self) {
-        self.metrics.clear_consumer_lag(self.stage, self.lane, self.partitions);
-        self.metrics
-            .consumer_in_flight
-            .get_or_create(&TopicLabels { stage: self.stage.as_str(), lane: self.lane })
-            .set(0);
+        ConsumerStopped { stage: self.stage, lane: self.lane, partitions: self.partitions }.emit(&self.metrics);
     }
 }
 
@@ -117,8 +114,7 @@ pub async fn run_consumer<H: StageHandler>(
     let context = Context { metrics: metrics.clone(), stage, lane, revoked: Mutex::new(Vec::new()) };
     let consumer: StreamConsumer<Context> = kafka.consumer_config(&group).create_with_context(context)?;
     consumer.subscribe(&[&topic])?;
-    let labels = TopicLabels { stage: stage.as_str(), lane };
-    let _ = metrics.consumer_last_message.get_or_create(&labels);
+    ConsumerStarted { stage, lane }.emit(&metrics);
     tracing::info!(stage = stage.as_str(), lane = lane.as_str(), topic = %topic, group = %group, concurrency, "Consumer started.");
 
     let concurrency = concurrency.max(1);
@@ -138,7 +134,7 @@ pub async fn run_consumer<H: StageHandler>(
             spawn(&mut running, engine.clone(), next, lane, stop_work.clone());
         }
         let in_flight = tracker.in_flight();
-        metrics.consumer_in_flight.get_or_create(&labels).set(in_flight as i64);
+        ConsumerProgress { stage, lane, in_flight }.emit(&metrics);
         let can_poll = in_flight < max_buffered;
         tokio::select! {
             biased;
@@ -148,7 +144,7 @@ pub async fn run_consumer<H: StageHandler>(
                 // leaves a message unfinished: end, be restarted, redeliver.
                 let done = joined.map_err(|e| anyhow::anyhow!("message task failed: {e}"))?;
                 if finish(&mut tracker, &consumer, &topic, &done) {
-                    metrics.consumer_last_message.get_or_create(&labels).set(chrono::Utc::now().timestamp());
+                    MessageFinished { stage, lane }.emit(&metrics);
                 }
                 if let Some(queue) = waiting.get_mut(&done.key) {
                     match queue.pop_front() {

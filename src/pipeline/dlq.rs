@@ -166,9 +166,9 @@ async fn replay_one(
         report.skipped.push((id.to_string(), format!("upload is {}, not FAILED", upload.state)));
         return Ok(());
     }
-    let parent = letter.header(HEADER_TRACEPARENT).and_then(TraceContext::parse).or_else(|| upload.trace());
+    let parent = letter.header(HEADER_TRACEPARENT).and_then(TraceContext::parse).unwrap_or_else(|| upload.trace());
     let span = crate::upload_span!("dlq_replay", "dlq", id);
-    let trace = traces::start(&span, parent.as_ref(), &[*run]);
+    let trace = traces::start(&span, Some(&parent), &[*run]);
     async {
         let to = letter.stage.input_state();
         let mut tx = store.pool().begin().await?;

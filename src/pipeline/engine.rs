@@ -25,7 +25,7 @@ use super::stage::{StageContext, StageError, StageHandler, StageInput, StageOutp
 use super::transition::{advance, fail_to_dlq, Changed, DeadLetterUpload, DeadLettered};
 use super::Topics;
 use crate::config::PipelineSettings;
-use crate::domain::{Stage, TraceContext, UploadId, UploadState};
+use crate::domain::{DeadLetterReason, Stage, TraceContext, UploadId, UploadState};
 use crate::store::{self, Lease, Store, StoreError, TransitionMeta, Upload};
 use crate::telemetry::events::{
     error_chain, DuplicateSkipped, MessageConsumed, MessageDeadLettered, StageCompleted, StageFailed, StageRunAwaited,
@@ -80,7 +80,7 @@ enum Announce {
 enum Outcome<T> {
     Success(T),
     Retry { delay: Duration, error: String },
-    DeadLetter { reason: &'static str, error: String },
+    DeadLetter { reason: DeadLetterReason, error: String },
 }
 
 /// The first infrastructure retry waits this long, doubling up to `MAX_PAUSE`.
@@ -412,11 +412,11 @@ impl<H: StageHandler> Engine<H> {
             Some(delay) if error.retryable && within_window => Outcome::Retry { delay: *delay, error: text },
             _ => {
                 let reason = if !error.retryable {
-                    "not_retryable"
+                    DeadLetterReason::NotRetryable
                 } else if !within_window {
-                    "expired_window"
+                    DeadLetterReason::ExpiredWindow
                 } else {
-                    "exhausted"
+                    DeadLetterReason::Exhausted
                 };
                 Outcome::DeadLetter { reason, error: text }
             }
@@ -473,13 +473,16 @@ impl<H: StageHandler> Engine<H> {
                 let letter = DeadLetterUpload {
                     id: upload.id,
                     from: working,
-                    stage,
-                    payload: raw.payload().unwrap_or_default().to_vec(),
-                    origin: Some(Origin { topic: raw.topic(), partition: raw.partition(), offset: raw.offset() }),
-                    trace,
-                    attempt,
-                    error,
-                    reason,
+                    letter: DeadLetter {
+                        stage,
+                        key: upload.id.to_string(),
+                        payload: raw.payload().unwrap_or_default().to_vec(),
+                        origin: Some(Origin { topic: raw.topic(), partition: raw.partition(), offset: raw.offset() }),
+                        trace,
+                        attempt,
+                        error,
+                        reason: *reason,
+                    },
                 };
                 Announce::DeadLettered(fail_to_dlq(&mut tx, &self.topics, letter).await?)
             }
@@ -495,21 +498,21 @@ impl<H: StageHandler> Engine<H> {
 
     /// A message that cannot be tied to an upload goes to the DLQ as is.
     async fn dead_letter_poison(&self, raw: &OwnedMessage, trace: &TraceContext, error: &str) -> anyhow::Result<()> {
-        let letter = dead_letter(
-            &self.topics,
-            H::STAGE,
-            raw.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default(),
-            raw.payload().unwrap_or_default().to_vec(),
+        let letter = DeadLetter {
+            stage: H::STAGE,
+            key: raw.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default(),
+            payload: raw.payload().unwrap_or_default().to_vec(),
             trace,
-            Some(Origin { topic: raw.topic(), partition: raw.partition(), offset: raw.offset() }),
+            origin: Some(Origin { topic: raw.topic(), partition: raw.partition(), offset: raw.offset() }),
             error,
-            0,
-            "poison",
-        );
+            attempt: 0,
+            reason: DeadLetterReason::Poison,
+        }
+        .to_outbox(&self.topics);
         let mut tx = self.store.pool().begin().await?;
         store::enqueue(&mut tx, &letter).await?;
         tx.commit().await?;
-        MessageDeadLettered { stage: H::STAGE, reason: "poison", error }.emit(&self.metrics);
+        MessageDeadLettered { stage: H::STAGE, reason: DeadLetterReason::Poison, error }.emit(&self.metrics);
         Ok(())
     }
 }

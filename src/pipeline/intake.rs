@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 
 use super::transition::{advance, Changed};
 use super::{StageMessage, Topics, Trigger};
-use crate::domain::{Stage, TraceContext, UploadState};
+use crate::domain::{RejectReason, Stage, TraceContext, UploadState};
 use crate::store::{Store, StoreError, TransitionMeta, Upload};
 
 /// What the arrival did; the `Changed` is emitted after the commit.
@@ -14,7 +14,7 @@ pub enum Arrival {
     /// Size verified; convert is queued.
     Accepted(Changed),
     /// The object breaks the size rules; the upload is REJECTED.
-    Rejected { reason: &'static str, detail: String, changed: Changed },
+    Rejected { reason: RejectReason, detail: String, changed: Changed },
     /// The upload had already moved on: nothing changed.
     Duplicate,
 }
@@ -39,9 +39,9 @@ pub async fn object_arrived(
     }
     let declared = current.declared_bytes as u64;
     let rejection = if size > limit {
-        Some(("oversize_object", format!("stored object is {size} bytes, over the {limit} byte limit")))
+        Some((RejectReason::OversizeObject, format!("stored object is {size} bytes, over the {limit} byte limit")))
     } else if size != declared {
-        Some(("size_mismatch", format!("stored object is {size} bytes, {declared} were declared")))
+        Some((RejectReason::SizeMismatch, format!("stored object is {size} bytes, {declared} were declared")))
     } else {
         None
     };

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Topics;
-use crate::domain::{Stage, TraceContext, UploadId};
+use crate::domain::{DeadLetterReason, Stage, TraceContext, UploadId};
 use crate::store::OutboxMessage;
 use crate::telemetry::Lane;
 
@@ -61,40 +61,45 @@ pub struct Origin<'a> {
     pub offset: i64,
 }
 
-/// The outbox row that writes `payload` to `stage`'s dead-letter topic with
-/// everything an operator needs in its headers.
-#[allow(clippy::too_many_arguments)]
-pub fn dead_letter(
-    topics: &Topics,
-    stage: Stage,
-    key: String,
-    payload: Vec<u8>,
-    trace: &TraceContext,
-    origin: Option<Origin<'_>>,
-    error: &str,
-    attempt: i32,
-    reason: &str,
-) -> OutboxMessage {
-    let (topic, partition, offset) = match origin {
-        Some(o) => (o.topic.to_owned(), o.partition.to_string(), o.offset.to_string()),
-        None => (topics.stage(stage, Lane::Realtime), "-1".to_owned(), "-1".to_owned()),
-    };
-    let headers = [
-        (HEADER_TRACEPARENT, trace.header()),
-        (HEADER_ORIGINAL_TOPIC, topic),
-        (HEADER_ORIGINAL_PARTITION, partition),
-        (HEADER_ORIGINAL_OFFSET, offset),
-        (HEADER_ERROR, error.to_owned()),
-        (HEADER_ATTEMPT, attempt.to_string()),
-        (HEADER_REASON, reason.to_owned()),
-        (HEADER_STAGE, stage.as_str().to_owned()),
-    ];
-    OutboxMessage {
-        topic: topics.dead_letter(stage),
-        key,
-        payload,
-        headers: headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        delay: Duration::ZERO,
+/// A message bound for `stage`'s dead-letter topic, with everything an
+/// operator needs to replay it.
+pub struct DeadLetter<'a> {
+    pub stage: Stage,
+    /// The upload id, as the message key (or the poison message's own key).
+    pub key: String,
+    /// The message that failed as consumed (or as it would have been).
+    pub payload: Vec<u8>,
+    pub trace: &'a TraceContext,
+    pub origin: Option<Origin<'a>>,
+    pub error: &'a str,
+    pub attempt: i32,
+    pub reason: DeadLetterReason,
+}
+
+impl DeadLetter<'_> {
+    /// The outbox row that writes it, with its story in the headers.
+    pub fn to_outbox(self, topics: &Topics) -> OutboxMessage {
+        let (topic, partition, offset) = match self.origin {
+            Some(o) => (o.topic.to_owned(), o.partition.to_string(), o.offset.to_string()),
+            None => (topics.stage(self.stage, Lane::Realtime), "-1".to_owned(), "-1".to_owned()),
+        };
+        let headers = [
+            (HEADER_TRACEPARENT, self.trace.header()),
+            (HEADER_ORIGINAL_TOPIC, topic),
+            (HEADER_ORIGINAL_PARTITION, partition),
+            (HEADER_ORIGINAL_OFFSET, offset),
+            (HEADER_ERROR, self.error.to_owned()),
+            (HEADER_ATTEMPT, self.attempt.to_string()),
+            (HEADER_REASON, self.reason.as_str().to_owned()),
+            (HEADER_STAGE, self.stage.as_str().to_owned()),
+        ];
+        OutboxMessage {
+            topic: topics.dead_letter(self.stage),
+            key: self.key,
+            payload: self.payload,
+            headers: headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            delay: Duration::ZERO,
+        }
     }
 }
 

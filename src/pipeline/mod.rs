@@ -19,7 +19,7 @@ pub use consumer::run_consumer;
 pub use engine::{consumer_name, Engine};
 pub use intake::{object_arrived, Arrival};
 pub use kafka::{ensure_topics, KafkaClients};
-pub use message::{dead_letter, Origin, StageMessage, Trigger, HEADER_TRACEPARENT};
+pub use message::{DeadLetter, Origin, StageMessage, Trigger, HEADER_TRACEPARENT};
 pub use relay::{run_relay, Relay};
 pub use stage::{
     ConvertedAudio, JsonOutput, Recording, StageContext, StageError, StageHandler, StageInput, StageOutput,

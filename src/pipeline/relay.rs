@@ -19,7 +19,8 @@ use super::message::HEADER_TRACEPARENT;
 use super::Topics;
 use crate::domain::TraceContext;
 use crate::store::{Store, OUTBOX_CHANNEL};
-use crate::telemetry::{events::MessageProduced, traces, Emit, Metrics};
+use crate::telemetry::events::{MessageProduced, OutboxMeasured};
+use crate::telemetry::{traces, Emit, Metrics};
 
 /// Rows claimed per transaction.
 const BATCH: i64 = 200;
@@ -69,8 +70,8 @@ pub async fn run_relay(relay: Arc<Relay>, shutdown: CancellationToken) -> anyhow
                 }
             }
             _ = tokio::time::sleep(wait) => {
-                if let Ok(n) = relay.store.outbox_len().await {
-                    relay.metrics.outbox_pending.set(n);
+                if let Ok(pending) = relay.store.outbox_len().await {
+                    OutboxMeasured { pending }.emit(&relay.metrics);
                 }
             }
         }

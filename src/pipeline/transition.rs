@@ -8,9 +8,9 @@
 
 use sqlx::PgConnection;
 
-use super::message::{dead_letter, Origin};
+use super::message::DeadLetter;
 use super::Topics;
-use crate::domain::{Stage, TraceContext, UploadId, UploadState};
+use crate::domain::{DeadLetterReason, Stage, UploadId, UploadState};
 use crate::store::{self, OutboxMessage, Store, StoreError, TransitionMeta};
 use crate::telemetry::events::{MessageDeadLettered, UploadStateChanged};
 use crate::telemetry::{Emit, Metrics};
@@ -59,23 +59,16 @@ pub async fn advance(
 /// dead-letter topic.
 pub struct DeadLetterUpload<'a> {
     pub id: UploadId,
+    /// The state it fails from.
     pub from: UploadState,
-    pub stage: Stage,
-    /// The message that failed as consumed (or as it would have been).
-    pub payload: Vec<u8>,
-    pub origin: Option<Origin<'a>>,
-    pub trace: &'a TraceContext,
-    pub attempt: i32,
-    pub error: &'a str,
-    /// not_retryable, exhausted, expired_window, stuck.
-    pub reason: &'static str,
+    pub letter: DeadLetter<'a>,
 }
 
 #[must_use = "emit it after the transaction commits"]
 pub struct DeadLettered {
     changed: Changed,
     stage: Stage,
-    reason: &'static str,
+    reason: DeadLetterReason,
     error: String,
 }
 
@@ -93,22 +86,14 @@ pub async fn fail_to_dlq(
     topics: &Topics,
     letter: DeadLetterUpload<'_>,
 ) -> Result<DeadLettered, StoreError> {
+    let DeadLetterUpload { id, from, letter } = letter;
     let meta = TransitionMeta {
         attempt: letter.attempt,
         error: Some(letter.error.to_owned()),
         trace_id: letter.trace.trace_id.to_string(),
     };
-    let message = dead_letter(
-        topics,
-        letter.stage,
-        letter.id.to_string(),
-        letter.payload,
-        letter.trace,
-        letter.origin,
-        letter.error,
-        letter.attempt,
-        letter.reason,
-    );
-    let changed = advance(conn, letter.id, letter.from, UploadState::Failed, &meta, Some(&message)).await?;
-    Ok(DeadLettered { changed, stage: letter.stage, reason: letter.reason, error: letter.error.to_owned() })
+    let (stage, reason, error) = (letter.stage, letter.reason, letter.error.to_owned());
+    let message = letter.to_outbox(topics);
+    let changed = advance(conn, id, from, UploadState::Failed, &meta, Some(&message)).await?;
+    Ok(DeadLettered { changed, stage, reason, error })
 }

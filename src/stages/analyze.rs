@@ -12,7 +12,10 @@ use crate::audio::{self, AudioError, PitchFrame, PitchSettings, SungRange, Timbr
 use crate::domain::Stage;
 use crate::pipeline::{ConvertedAudio, JsonOutput, StageContext, StageError, StageHandler};
 use crate::storage::ObjectStore;
-use crate::telemetry::events::ExternalCallTimedOut;
+use crate::telemetry::events::{
+    AnalysisPermitAcquired, AnalysisPermitReleased, AnalysisPermitsConfigured, ExternalCallTimedOut,
+};
+use crate::telemetry::labels::Dependency;
 use crate::telemetry::{Emit, Lane, Metrics};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -69,13 +72,13 @@ pub struct AnalysisPermit {
 
 impl Drop for AnalysisPermit {
     fn drop(&mut self) {
-        self.metrics.analysis_permits_in_use.dec();
+        AnalysisPermitReleased.emit(&self.metrics);
     }
 }
 
 impl AnalysisPermits {
     pub fn new(permits: usize, metrics: Metrics) -> Self {
-        metrics.analysis_permits_total.set(permits as i64);
+        AnalysisPermitsConfigured { permits }.emit(&metrics);
         Self { all: Arc::new(Semaphore::new(permits.max(1))), bulk: Arc::new(Semaphore::new(1)), metrics }
     }
 
@@ -91,8 +94,7 @@ impl AnalysisPermits {
                 break permit;
             }
         };
-        self.metrics.analysis_permit_wait.observe(started.elapsed().as_secs_f64());
-        self.metrics.analysis_permits_in_use.inc();
+        AnalysisPermitAcquired { waited: started.elapsed() }.emit(&self.metrics);
         AnalysisPermit { _main: main, _bulk: bulk, metrics: self.metrics.clone() }
     }
 }
@@ -124,7 +126,7 @@ impl Analyzer {
         };
         let (status, body) = match tokio::time::timeout(model.timeout, exchange).await {
             Err(_) => {
-                ExternalCallTimedOut { dependency: "model_server", limit: model.timeout }.emit(&self.metrics);
+                ExternalCallTimedOut { dependency: Dependency::ModelServer, limit: model.timeout }.emit(&self.metrics);
                 return Err(StageError::transient(format!("model server did not answer within {:?}", model.timeout)));
             }
             Ok(Err(e)) => return Err(StageError::transient(format!("model server unreachable: {e}"))),

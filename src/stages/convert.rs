@@ -76,7 +76,7 @@ impl StageHandler for Converter {
         .await
         .map_err(|e| StageError::from_join("conversion", e))?
         .map_err(StageError::permanent)?;
-        let wav_key = format!("wav/{}.wav", context.upload.id);
+        let wav_key = crate::storage::wav_key(context.upload.id);
         self.objects.put(&wav_key, wav, "audio/wav").await.map_err(storage_error)?;
         Ok(ConvertedAudio { wav_key })
     }

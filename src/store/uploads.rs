@@ -12,7 +12,7 @@ use crate::domain::{Stage, TraceContext, TraceId, UploadId, UploadState, UserId}
 #[derive(Debug, Clone, Serialize)]
 pub struct Upload {
     pub id: UploadId,
-    pub user_id: String,
+    pub user_id: UserId,
     pub filename: String,
     pub content_type: String,
     pub declared_bytes: i64,
@@ -24,7 +24,7 @@ pub struct Upload {
     pub retry_stage: Option<Stage>,
     pub attempt: i32,
     pub redrives: i32,
-    pub trace_id: String,
+    pub trace_id: TraceId,
     /// The `traceparent` of the span that created the upload.
     #[serde(skip)]
     pub trace_parent: Option<String>,
@@ -37,20 +37,15 @@ pub struct Upload {
 }
 
 impl Upload {
-    /// The trace every log line and message of this upload belongs to.
-    pub fn trace_id(&self) -> Option<TraceId> {
-        TraceId::parse(&self.trace_id)
-    }
-
     /// The span that created the upload: the parent of later work on it
     /// that arrives without a `traceparent` (the object-created event, a
     /// re-drive). Uploads stored before it was kept get a span of their
     /// trace whose parent is unknown.
-    pub fn trace(&self) -> Option<TraceContext> {
+    pub fn trace(&self) -> TraceContext {
         self.trace_parent
             .as_deref()
             .and_then(TraceContext::parse)
-            .or_else(|| self.trace_id().map(TraceContext::in_trace))
+            .unwrap_or_else(|| TraceContext::in_trace(self.trace_id))
     }
 }
 
@@ -83,7 +78,7 @@ impl TryFrom<UploadRow> for Upload {
     fn try_from(row: UploadRow) -> Result<Self, Self::Error> {
         Ok(Upload {
             id: row.id.into(),
-            user_id: row.user_id,
+            user_id: UserId::parse(&row.user_id).map_err(StoreError::Corrupt)?,
             filename: row.filename,
             content_type: row.content_type,
             declared_bytes: row.declared_bytes,
@@ -94,7 +89,8 @@ impl TryFrom<UploadRow> for Upload {
             retry_stage: row.retry_stage.map(|s| s.parse()).transpose().map_err(StoreError::Corrupt)?,
             attempt: row.attempt,
             redrives: row.redrives,
-            trace_id: row.trace_id,
+            trace_id: TraceId::parse(&row.trace_id)
+                .ok_or_else(|| StoreError::Corrupt(format!("trace id {:?} is not a W3C trace id", row.trace_id)))?,
             trace_parent: row.trace_parent,
             url_expires_at: row.url_expires_at,
             analysis: row.analysis,

@@ -48,10 +48,13 @@ pub fn init_telemetry(
     env: &str,
     service: &'static str,
     ca_bundle: Option<&Path>,
+    metrics: &super::Metrics,
 ) -> anyhow::Result<Telemetry> {
     let level = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&settings.level))?;
     let shipper = match &settings.loki_url {
-        Some(url) => Some(LokiShipper::start(url, http_client::client(ca_bundle)?, settings, env, service)?),
+        Some(url) => {
+            Some(LokiShipper::start(url, http_client::client(ca_bundle)?, settings, env, service, metrics.clone())?)
+        }
         None => None,
     };
     let provider = super::traces::provider(traces, service, env, ca_bundle)?;

@@ -11,49 +11,18 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use serde_json::{json, Map, Value};
 
+use super::events::{LogLinesDropped, LogLinesShipped, LogQueueMeasured, LokiPushAttempted};
+use super::labels::DropReason;
+use super::{Emit, Metrics};
 use crate::config::LogSettings;
 
 /// Attempts for one batch before it is dropped (and counted).
 const PUSH_ATTEMPTS: u32 = 3;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DropLabels {
-    /// `queue_full` or `push_failed`.
-    pub reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabels {
-    /// `success` or `failure`.
-    pub outcome: &'static str,
-}
-
-/// Process-wide: there is one log pipeline per process.
-pub struct ShipCounters {
-    pub dropped: Family<DropLabels, Counter>,
-    pub pushes: Family<OutcomeLabels, Counter>,
-    pub shipped: Counter,
-    pub queued: Gauge,
-}
-
-pub fn ship_counters() -> &'static ShipCounters {
-    static COUNTERS: OnceLock<ShipCounters> = OnceLock::new();
-    COUNTERS.get_or_init(|| ShipCounters {
-        dropped: Family::default(),
-        pushes: Family::default(),
-        shipped: Counter::default(),
-        queued: Gauge::default(),
-    })
-}
 
 struct Entry {
     level: &'static str,
@@ -64,20 +33,23 @@ struct Entry {
 
 pub struct LokiShipper {
     tx: SyncSender<Entry>,
-    depth: &'static AtomicI64,
+    /// Lines queued and not yet taken by the shipping thread.
+    depth: Arc<AtomicI64>,
+    metrics: Metrics,
 }
 
-static DEPTH: AtomicI64 = AtomicI64::new(0);
-
 impl LokiShipper {
-    /// Ships through `client` (see `http_client::client`) from its own thread.
+    /// Ships through `client` (see `http_client::client`) from its own
+    /// thread, counting into `metrics`.
     pub fn start(
         url: &str,
         client: reqwest::Client,
         settings: &LogSettings,
         env: &str,
         service: &'static str,
+        metrics: Metrics,
     ) -> anyhow::Result<Self> {
+        let depth = Arc::new(AtomicI64::new(0));
         let (tx, rx) = sync_channel(settings.loki_queue_lines.max(1));
         let push_url = format!("{}/loki/api/v1/push", url.trim_end_matches('/'));
         let worker = Worker {
@@ -88,9 +60,11 @@ impl LokiShipper {
             batch_lines: settings.loki_batch_lines.max(1),
             flush_interval: settings.loki_flush_interval,
             timeout: settings.loki_timeout,
+            depth: depth.clone(),
+            metrics: metrics.clone(),
         };
         std::thread::Builder::new().name("loki-shipper".into()).spawn(move || worker.run())?;
-        Ok(Self { tx, depth: &DEPTH })
+        Ok(Self { tx, depth, metrics })
     }
 
     /// Never blocks: a full queue drops the line and counts it.
@@ -108,11 +82,11 @@ impl LokiShipper {
         let entry = Entry { level: level_label(level), ts_ns, line: text, metadata };
         match self.tx.try_send(entry) {
             Ok(()) => {
-                let depth = self.depth.fetch_add(1, Ordering::Relaxed) + 1;
-                ship_counters().queued.set(depth);
+                let lines = self.depth.fetch_add(1, Ordering::Relaxed) + 1;
+                LogQueueMeasured { lines }.emit(&self.metrics);
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                ship_counters().dropped.get_or_create(&DropLabels { reason: "queue_full" }).inc();
+                LogLinesDropped { reason: DropReason::QueueFull, lines: 1 }.emit(&self.metrics);
             }
         }
     }
@@ -136,6 +110,8 @@ struct Worker {
     batch_lines: usize,
     flush_interval: Duration,
     timeout: Duration,
+    depth: Arc<AtomicI64>,
+    metrics: Metrics,
 }
 
 impl Worker {
@@ -156,8 +132,8 @@ impl Worker {
             if batch.is_empty() {
                 continue;
             }
-            let depth = DEPTH.fetch_sub(batch.len() as i64, Ordering::Relaxed) - batch.len() as i64;
-            ship_counters().queued.set(depth.max(0));
+            let lines = self.depth.fetch_sub(batch.len() as i64, Ordering::Relaxed) - batch.len() as i64;
+            LogQueueMeasured { lines }.emit(&self.metrics);
             let body = self.body(&batch);
             let mut delivered = false;
             for attempt in 0..PUSH_ATTEMPTS {
@@ -165,18 +141,18 @@ impl Worker {
                 let ok = runtime.block_on(async {
                     matches!(tokio::time::timeout(self.timeout, push).await, Ok(Ok(r)) if r.status().is_success())
                 });
-                let outcome = if ok { "success" } else { "failure" };
-                ship_counters().pushes.get_or_create(&OutcomeLabels { outcome }).inc();
+                LokiPushAttempted { accepted: ok }.emit(&self.metrics);
                 if ok {
                     delivered = true;
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(250 << attempt));
             }
+            let lines = batch.len() as u64;
             if delivered {
-                ship_counters().shipped.inc_by(batch.len() as u64);
+                LogLinesShipped { lines }.emit(&self.metrics);
             } else {
-                ship_counters().dropped.get_or_create(&DropLabels { reason: "push_failed" }).inc_by(batch.len() as u64);
+                LogLinesDropped { reason: DropReason::PushFailed, lines }.emit(&self.metrics);
             }
         }
     }

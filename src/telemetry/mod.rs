@@ -1,21 +1,25 @@
-//! Telemetry: JSON logs with the upload's traceId on every line, the
-//! Prometheus registry, and the internal events that feed both.
+//! Telemetry: JSON logs with the upload's traceId on every line, traces,
+//! the Prometheus registry, and the internal events that feed both.
+//!
+//! - `events/` — one struct per observable thing; `emit` writes its log
+//!   line and its metric, declared beside it.
+//! - `labels` — the closed sets every label value comes from.
+//! - `metrics` — how a metric is declared, and the registry of them all.
+//! - `catalog` — the metrics catalogue read from those declarations.
+//! - `logs`, `loki`, `traces` — the log pipeline, Loki shipping, OTLP spans.
 
 pub mod catalog;
 pub mod events;
+pub mod labels;
 mod logs;
 pub mod loki;
 mod metrics;
 pub mod traces;
-pub mod metrics_labels {
-    //! Label sets, for code that records metrics directly.
-    pub use super::metrics::{HttpLabels, HttpRouteLabels, OutcomeLabels, StateLabels, TopicLabels};
-}
 
 pub use crate::domain::Lane;
 pub use events::Emit;
 pub use logs::{init_telemetry, Telemetry};
-pub use metrics::{serve_metrics, Metrics, StatusClass};
+pub use metrics::{to_text_format, Metrics};
 
 /// The span every log line of one upload's work runs inside. Its fields are
 /// what Loki queries filter on (`traceId`, `uploadId`, `role`) — fields,

@@ -2,6 +2,7 @@
 //! stack, with its own database, topics, consumer groups and bucket.
 #![allow(dead_code)]
 
+mod fixtures;
 pub mod loki;
 pub mod mattermost;
 pub mod model_server;
@@ -10,11 +11,14 @@ pub mod ports;
 pub mod postgres;
 pub mod prometheus;
 pub mod promql;
+pub mod server;
 pub mod tls;
 
 use std::path::Path;
 use std::time::Duration;
 
+#[allow(unused_imports)]
+pub use fixtures::fixture;
 use orakgarak::app::{App, Roles, Running};
 use orakgarak::commands::demo::ApiClient;
 use orakgarak::config::Settings;
@@ -45,6 +49,7 @@ pub fn init_test_logs() {
             "test",
             "test",
             None,
+            &orakgarak::telemetry::Metrics::new(),
         );
     }
 }
@@ -67,11 +72,6 @@ where
         });
     });
     rx.recv().expect("started on its own runtime")
-}
-
-pub fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 
 pub fn base_settings() -> Settings {
@@ -101,18 +101,29 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 pub async fn start(settings: Settings, db_name: String, roles: Roles) -> TestApp {
-    let app = App::build(settings.clone()).await.expect("app builds");
+    start_with_metrics(settings, db_name, roles, orakgarak::telemetry::Metrics::new()).await
+}
+
+/// `start`, counting into `metrics` (the registry a test's log pipeline
+/// counts into, so its `/metrics` shows both).
+pub async fn start_with_metrics(
+    settings: Settings,
+    db_name: String,
+    roles: Roles,
+    metrics: orakgarak::telemetry::Metrics,
+) -> TestApp {
+    let app = App::build_with_metrics(settings.clone(), metrics).await.expect("app builds");
     app.prepare().await.expect("migrations, topics and bucket");
     let running = app.start(&roles).await.expect("roles start");
     let base_url = format!("http://{}", running.api_addr.map(|a| a.to_string()).unwrap_or_default());
     let metrics_url = format!("http://{}/metrics", running.metrics_addr);
-    let client = ApiClient::new(&settings, &base_url, "alice");
+    let client = ApiClient::new(&settings, &base_url, "alice").expect("API client");
     TestApp { app, running: Some(running), settings, client, base_url, metrics_url, db_name }
 }
 
 impl TestApp {
     pub fn client_for(&self, user: &str) -> ApiClient {
-        ApiClient::new(&self.settings, &self.base_url, user)
+        ApiClient::new(&self.settings, &self.base_url, user).expect("API client")
     }
 
     /// Creates an upload, PUTs `bytes`, sends the object-created event; returns the upload id.
@@ -136,6 +147,20 @@ impl TestApp {
             }
             assert!(std::time::Instant::now() < deadline, "expected {n} dead letters, found {}", letters.len());
             tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Waits (up to 30 s) until the watchdog would act on `n` uploads: the
+    /// stuck ones past their state's threshold and the expired ones.
+    pub async fn wait_until_watchdog_sees(&self, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen = self.app.watchdog().candidates().await.expect("watchdog candidates").len();
+            if seen >= n {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the watchdog sees {seen} uploads to act on, not {n}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -165,6 +190,14 @@ pub fn parse_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
         .filter(|l| labels.iter().all(|want| l.contains(want)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// When the upload's history stepped into `state` for the `nth` time
+/// (0 = first), by the database's clock.
+pub fn at(upload: &Value, state: &str, nth: usize) -> chrono::DateTime<chrono::Utc> {
+    let mut steps = upload["history"].as_array().into_iter().flatten().filter(|h| h["to_state"] == state);
+    let step = steps.nth(nth);
+    step.and_then(|h| h["at"].as_str()).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("no {state} #{nth}"))
 }
 
 /// The `to_state` column of an upload's history.

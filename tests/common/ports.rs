@@ -11,11 +11,7 @@ use rand::Rng;
 
 /// Spawns `make(port)` on a free port; returns the child and its port.
 /// Fails loudly, naming `log`, when the server never comes up.
-pub async fn spawn_on_free_port(
-    name: &str,
-    log: &std::path::Path,
-    mut make: impl FnMut(u16) -> Command,
-) -> (Child, u16) {
+pub async fn spawn_on_free_port(name: &str, log: &std::path::Path, make: impl Fn(u16) -> Command) -> (Child, u16) {
     for _ in 0..8 {
         let port = rand::thread_rng().gen_range(20_000..60_000);
         if let Some(child) = spawn_on(name, log, port, make(port)).await {

@@ -79,8 +79,7 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
 }
 
 pub fn known_metrics() -> BTreeSet<String> {
-    let mut known: BTreeSet<String> = orakgarak::telemetry::catalog::CATALOG
-        .iter()
+    let mut known: BTreeSet<String> = orakgarak::telemetry::catalog::all()
         .flat_map(|m| {
             let base = m.name.to_owned();
             if m.kind == "histogram" {
