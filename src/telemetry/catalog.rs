@@ -3,7 +3,8 @@
 //! `docs/metrics.md` is rendered from it; a test checks the live exposition
 //! against it, and alert rules and dashboards may use only what it lists.
 
-pub use super::metrics::{catalog as all, MetricDoc};
+pub use super::events::catalog as all;
+pub use super::metrics::MetricDoc;
 
 /// `docs/metrics.md`.
 pub fn render_markdown() -> String {

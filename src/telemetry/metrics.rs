@@ -1,9 +1,7 @@
 //! How a metric is declared: once, beside the events that write it, with
 //! its name, help and label set ([`metric_group!`]); its type comes from the
-//! handle. [`Metrics`] is the registry of all groups, and the catalogue
-//! (`docs/metrics.md`) is read from the same declarations.
-
-use std::sync::Arc;
+//! handle. The registry of all groups is `events::Metrics`, and the
+//! catalogue (`docs/metrics.md`) is read from the same declarations.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
@@ -11,7 +9,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
-use super::events::{ApiMetrics, LogShipMetrics, PipelineMetrics, ProcessMetrics, StageMetrics, WatchdogMetrics};
 use super::labels::LabelSet;
 
 /// One catalogued metric.
@@ -123,61 +120,6 @@ macro_rules! metric_group {
 }
 pub(super) use metric_group;
 
-/// Every catalogued metric, group by group.
-pub fn catalog() -> impl Iterator<Item = &'static MetricDoc> {
-    [
-        ApiMetrics::DOCS,
-        PipelineMetrics::DOCS,
-        StageMetrics::DOCS,
-        WatchdogMetrics::DOCS,
-        ProcessMetrics::DOCS,
-        LogShipMetrics::DOCS,
-    ]
-    .into_iter()
-    .flatten()
-}
-
-/// All metric handles, by group. Cheap to clone (everything inside is
-/// shared). Only events write them (`telemetry::events`).
-#[derive(Clone)]
-pub struct Metrics {
-    registry: Arc<Registry>,
-    pub(super) api: ApiMetrics,
-    pub(super) pipeline: PipelineMetrics,
-    pub(super) stages: StageMetrics,
-    pub(super) watchdog: WatchdogMetrics,
-    pub(super) process: ProcessMetrics,
-    pub(super) logs: LogShipMetrics,
-}
-
-impl Metrics {
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("orakgarak");
-        let api = ApiMetrics::register(&mut registry);
-        let pipeline = PipelineMetrics::register(&mut registry);
-        let stages = StageMetrics::register(&mut registry);
-        let watchdog = WatchdogMetrics::register(&mut registry);
-        let process = ProcessMetrics::register(&mut registry);
-        let logs = LogShipMetrics::register(&mut registry);
-        process.started();
-        Self { registry: Arc::new(registry), api, pipeline, stages, watchdog, process, logs }
-    }
-
-    /// The OpenMetrics text exposition.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// The classic text format (0.0.4) from an OpenMetrics exposition, for
 /// scrapers and tools (promtool, curl) that do not ask for OpenMetrics:
 /// counters' HELP/TYPE carry `_total`, and there are no UNIT/EOF lines.
@@ -203,6 +145,7 @@ pub fn to_text_format(openmetrics: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::events::{catalog, Metrics};
 
     #[test]
     fn every_catalogued_metric_is_exposed_under_its_name_and_type() {
@@ -214,7 +157,11 @@ mod tests {
                 doc.name,
                 doc.kind
             );
-            assert!(text.contains(&format!("# HELP {} {}\n", doc.name, doc.help)), "{} help differs:\n{text}", doc.name);
+            assert!(
+                text.contains(&format!("# HELP {} {}\n", doc.name, doc.help)),
+                "{} help differs:\n{text}",
+                doc.name
+            );
         }
     }
 }

@@ -2,9 +2,9 @@
 //! the Prometheus registry, and the internal events that feed both.
 //!
 //! - `events/` — one struct per observable thing; `emit` writes its log
-//!   line and its metric, declared beside it.
+//!   line and its metric, declared beside it; `Metrics`, the registry.
 //! - `labels` — the closed sets every label value comes from.
-//! - `metrics` — how a metric is declared, and the registry of them all.
+//! - `metrics` — how a metric is declared (`metric_group!`).
 //! - `catalog` — the metrics catalogue read from those declarations.
 //! - `logs`, `loki`, `traces` — the log pipeline, Loki shipping, OTLP spans.
 
@@ -17,9 +17,9 @@ mod metrics;
 pub mod traces;
 
 pub use crate::domain::Lane;
-pub use events::Emit;
+pub use events::{Emit, Metrics};
 pub use logs::{init_telemetry, Telemetry};
-pub use metrics::{to_text_format, Metrics};
+pub use metrics::to_text_format;
 
 /// The span every log line of one upload's work runs inside. Its fields are
 /// what Loki queries filter on (`traceId`, `uploadId`, `role`) — fields,

@@ -7,10 +7,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 use super::Emit;
+use super::Metrics;
 use crate::domain::RejectReason;
 use crate::telemetry::labels::{HttpLabels, HttpRouteLabels, Method, RejectLabels, Route, StatusClass};
 use crate::telemetry::metrics::{metric_group, HistogramFamily};
-use crate::telemetry::Metrics;
 
 metric_group! {
     pub struct ApiMetrics {

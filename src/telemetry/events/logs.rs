@@ -6,9 +6,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
 use super::Emit;
+use super::Metrics;
 use crate::telemetry::labels::{DropLabels, DropReason, PushLabels, PushOutcome};
 use crate::telemetry::metrics::metric_group;
-use crate::telemetry::Metrics;
 
 metric_group! {
     pub struct LogShipMetrics {

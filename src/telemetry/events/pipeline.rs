@@ -7,10 +7,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
 use super::Emit;
+use super::Metrics;
 use crate::domain::{DeadLetterReason, Lane, Stage, UploadState};
 use crate::telemetry::labels::{ConsumerLabels, DeadLetterLabels, LagLabels, TopicLabels, TransitionLabels};
 use crate::telemetry::metrics::metric_group;
-use crate::telemetry::Metrics;
 
 metric_group! {
     pub struct PipelineMetrics {

@@ -8,9 +8,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
 use super::Emit;
+use super::Metrics;
 use crate::telemetry::labels::{BuildLabels, LabelSet, Task, TaskLabels};
 use crate::telemetry::metrics::metric_group;
-use crate::telemetry::Metrics;
 
 metric_group! {
     pub struct ProcessMetrics {

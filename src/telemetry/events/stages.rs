@@ -8,13 +8,13 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
+use super::Metrics;
 use super::{error_chain, Emit};
 use crate::domain::{Lane, Stage};
 use crate::telemetry::labels::{
     Dependency, DependencyLabels, StageLabels, StageOutcome, StageOutcomeLabels, TopicLabels,
 };
 use crate::telemetry::metrics::{metric_group, HistogramFamily};
-use crate::telemetry::Metrics;
 
 metric_group! {
     pub struct StageMetrics {

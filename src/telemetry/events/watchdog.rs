@@ -9,10 +9,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 use super::Emit;
+use super::Metrics;
 use crate::domain::{Stage, UploadState};
 use crate::telemetry::labels::{RunOutcome, RunOutcomeLabels, StateLabels, WatchedStateLabels};
 use crate::telemetry::metrics::metric_group;
-use crate::telemetry::Metrics;
 
 metric_group! {
     pub struct WatchdogMetrics {
