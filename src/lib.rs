@@ -11,6 +11,7 @@
 //! - [`stages`] — convert, analyze, recommend: handlers the engine calls.
 //! - [`audio`] — decoding, resampling, WAV, pitch tracking, range and timbre.
 //! - [`catalog`] — the song catalogue, range matching, MIDI import.
+//! - [`slo`] — the service level objectives; `alerts/slo.yml` is rendered from them.
 //! - [`dashboards`] — Grafana dashboards as code, thresholds taken from the alert rules.
 //! - [`devstack`] — per-run isolation on the local stack, for tests and benchmarks.
 //! - [`supervisor`] — restarts failed long-running tasks with backoff; what `/readyz` reports.
@@ -33,6 +34,7 @@ pub mod devstack;
 pub mod domain;
 pub mod http_client;
 pub mod pipeline;
+pub mod slo;
 pub mod stages;
 pub mod status_server;
 pub mod storage;

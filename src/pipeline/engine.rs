@@ -29,8 +29,9 @@ use crate::domain::{DeadLetterReason, Stage, TraceContext, UploadId, UploadState
 use crate::store::{self, Lease, Store, StoreError, TransitionMeta, Upload};
 use crate::telemetry::events::{
     error_chain, DuplicateSkipped, MessageConsumed, MessageDeadLettered, StageCompleted, StageFailed, StageRunAwaited,
-    StageTimedOut,
+    StageTimedOut, UploadFinished,
 };
+use crate::telemetry::labels::UploadOutcome;
 use crate::telemetry::{traces, Emit, Lane, Metrics};
 
 pub struct Engine<H> {
@@ -488,7 +489,20 @@ impl<H: StageHandler> Engine<H> {
             }
         };
         store::mark_processed(&mut tx, &self.consumer_name, message.message_id).await?;
+        let finished = match &announce {
+            Announce::Changed(changed) if changed.to == UploadState::Completed => Some(UploadOutcome::Completed),
+            Announce::DeadLettered(_) => Some(UploadOutcome::Failed),
+            Announce::Changed(_) => None,
+        };
+        let arrived = match finished {
+            Some(_) => Store::arrived_at(&mut tx, upload.id).await?,
+            None => None,
+        };
         tx.commit().await?;
+        if let (Some(outcome), Some(arrived)) = (finished, arrived) {
+            let took = (Utc::now() - arrived).to_std().unwrap_or_default();
+            UploadFinished { lane: message.lane(), outcome, took }.emit(&self.metrics);
+        }
         match announce {
             Announce::Changed(changed) => changed.emit(&self.metrics),
             Announce::DeadLettered(dead) => dead.emit(&self.metrics),

@@ -333,6 +333,16 @@ impl Store {
     }
 
     /// Number of uploads in each state (for the `uploads in state` gauge).
+    /// When the upload's object arrived (its first step into UPLOADED).
+    pub async fn arrived_at(conn: &mut PgConnection, id: UploadId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT min(at) FROM upload_transitions WHERE upload_id = $1 AND to_state = 'UPLOADED'")
+                .bind(id.as_uuid())
+                .fetch_one(&mut *conn)
+                .await?;
+        Ok(at)
+    }
+
     pub async fn count_by_state(&self) -> Result<Vec<(UploadState, i64)>, StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT state, count(*) FROM uploads GROUP BY state").fetch_all(&self.pool).await?;

@@ -105,6 +105,14 @@ closed_set! {
 }
 
 closed_set! {
+    /// How an upload that arrived ended for the singer.
+    pub enum UploadOutcome {
+        Completed => "completed",
+        Failed => "failed",
+    }
+}
+
+closed_set! {
     /// How one watchdog run ended (`skipped`: another watchdog held the lock).
     pub enum RunOutcome {
         Success => "success",
@@ -186,6 +194,7 @@ label_value!(
     Method,
     Route,
     StageOutcome,
+    UploadOutcome,
     RunOutcome,
     Dependency,
     DropReason,
@@ -244,6 +253,8 @@ label_set!(
 label_set!(StageOutcomeLabels { stage: Stage, outcome: StageOutcome } =>
     pairs(&Stage::ALL, StageOutcome::ALL, |stage, outcome| Self { stage, outcome }));
 label_set!(TopicLabels { stage: Stage, lane: Lane } => pairs(&Stage::ALL, &LANES, |stage, lane| Self { stage, lane }));
+label_set!(UploadOutcomeLabels { lane: Lane, outcome: UploadOutcome } =>
+    pairs(&LANES, UploadOutcome::ALL, |lane, outcome| Self { lane, outcome }));
 label_set!(
     /// A running consumer's stage and lane: created when the consumer starts,
     /// so a process without consumers has none of these series.

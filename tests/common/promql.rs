@@ -94,5 +94,11 @@ pub fn known_metrics() -> BTreeSet<String> {
     known.extend(
         external.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_whitespace().next()).map(str::to_owned),
     );
+    // Series the rule files record themselves (the objectives' error ratios).
+    let alerts = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts");
+    for file in std::fs::read_dir(&alerts).expect("alerts/").flatten() {
+        let text = std::fs::read_to_string(file.path()).unwrap_or_default();
+        known.extend(text.lines().filter_map(|l| l.trim().strip_prefix("- record: ")).map(|n| n.trim().to_owned()));
+    }
     known
 }

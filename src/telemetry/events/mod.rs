@@ -17,7 +17,7 @@ pub use logs::{LogLinesDropped, LogLinesShipped, LogQueueMeasured, LogShipMetric
 pub use pipeline::{
     ConsumerProgress, ConsumerStarted, ConsumerStopped, DuplicateSkipped, KafkaStatistics, MessageConsumed,
     MessageDeadLettered, MessageFinished, MessageProduced, OutboxMeasured, PartitionsRevoked, PipelineMetrics,
-    StageRunAwaited, UploadStateChanged,
+    StageRunAwaited, UploadFinished, UploadStateChanged,
 };
 pub use process::{ProcessMetrics, TaskFailed, TaskStarted, TaskStopped};
 pub use stages::{

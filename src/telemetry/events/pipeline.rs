@@ -5,17 +5,28 @@
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 
 use super::Emit;
 use super::Metrics;
 use crate::domain::{DeadLetterReason, Lane, Stage, UploadState};
-use crate::telemetry::labels::{ConsumerLabels, DeadLetterLabels, LagLabels, TopicLabels, TransitionLabels};
-use crate::telemetry::metrics::metric_group;
+use crate::telemetry::labels::{
+    ConsumerLabels, DeadLetterLabels, LagLabels, TopicLabels, TransitionLabels, UploadOutcome, UploadOutcomeLabels,
+};
+use crate::telemetry::metrics::{metric_group, HistogramFamily};
 
 metric_group! {
     pub struct PipelineMetrics {
         upload_transitions: Family<TransitionLabels, Counter> =
             ("orakgarak_upload_transitions_total", "Upload state transitions, by from/to state."),
+        upload_result: HistogramFamily<UploadOutcomeLabels> = (
+            "orakgarak_upload_result_seconds",
+            "Time from an upload's arrival (UPLOADED) to its result (COMPLETED, or FAILED into the DLQ), once per upload, by the lane that finished it: what a singer waits. The pipeline freshness objective reads it.",
+            // 1 s .. 30 min, with a bound at the freshness objective's 60 s.
+            Family::new_with_constructor(|| {
+                Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 300.0, 600.0, 1800.0].into_iter())
+            })
+        ),
         messages_consumed: Family<TopicLabels, Counter> =
             ("orakgarak_messages_consumed_total", "Kafka messages consumed, by stage and lane (realtime, bulk)."),
         messages_produced: Family<TopicLabels, Counter> = (
@@ -83,6 +94,26 @@ impl Emit for UploadStateChanged<'_> {
             "Upload state changed."
         );
         metrics.pipeline.upload_transitions.get_or_create(&TransitionLabels { from: self.from, to: self.to }).inc();
+    }
+}
+
+/// An upload reached its result, `took` after its object arrived.
+pub struct UploadFinished {
+    pub lane: Lane,
+    pub outcome: UploadOutcome,
+    pub took: std::time::Duration,
+}
+
+impl Emit for UploadFinished {
+    fn emit(self, metrics: &Metrics) {
+        tracing::info!(
+            outcome = self.outcome.as_str(),
+            lane = self.lane.as_str(),
+            seconds_since_arrival = self.took.as_secs_f64(),
+            "Upload finished."
+        );
+        let labels = UploadOutcomeLabels { lane: self.lane, outcome: self.outcome };
+        metrics.pipeline.upload_result.get_or_create(&labels).observe(self.took.as_secs_f64());
     }
 }
 
