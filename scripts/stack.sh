@@ -144,7 +144,11 @@ monitoring() {
   # Alertmanager reads the Mattermost webhook URL from a file; locally it
   # points at a Mattermost on :8065 if you run one.
   [ -f "$STATE/mattermost_webhook_url" ] || echo "http://127.0.0.1:8065/hooks/local" >"$STATE/mattermost_webhook_url"
-  sed "s|/etc/alertmanager/mattermost_webhook_url|$STATE/mattermost_webhook_url|" "$ROOT/alertmanager/alertmanager.yml" \
+  # The fallback channel and the dead man's switch: set your own URLs in
+  # these files (README, "Alerts"); the defaults go nowhere.
+  [ -f "$STATE/fallback_webhook_url" ] || echo "http://127.0.0.1:8066/hooks/fallback" >"$STATE/fallback_webhook_url"
+  [ -f "$STATE/heartbeat_url" ] || echo "http://127.0.0.1:8067/ping/local" >"$STATE/heartbeat_url"
+  sed -e "s|/etc/alertmanager/|$STATE/|" "$ROOT/alertmanager/alertmanager.yml" \
     >"$STATE/alertmanager/alertmanager.yml"
   cp -r "$ROOT/alertmanager/templates" "$STATE/alertmanager/"
   start_daemon node-exporter 9100 prometheus-node-exporter --web.listen-address=127.0.0.1:9100
@@ -184,10 +188,15 @@ case "${1:-up}" in
   monitoring) monitoring ;;
   down) for s in prometheus alertmanager postgres-exporter node-exporter tansu s3s-fs; do stop "$s"; done ;;
   restart-kafka) mkdir -p "$STATE/logs" "$STATE/pids"; stop tansu; start_kafka ;;
+  # For fire drills (`orakgarak drill broker-down|object-store-down`).
+  stop-kafka) stop tansu ;;
+  start-kafka) mkdir -p "$STATE/logs" "$STATE/pids"; start_kafka ;;
+  stop-s3) stop s3s-fs ;;
+  start-s3) mkdir -p "$STATE/logs" "$STATE/pids"; start_s3 ;;
   status)
     for p in "postgres:$PG_PORT" "s3s-fs:$S3_PORT" "tansu:$KAFKA_PORT" "prometheus:9090" "alertmanager:9093" "node-exporter:9100" "postgres-exporter:9187"; do
       if port_open "${p#*:}"; then echo "${p%%:*} up (:${p#*:})"; else echo "${p%%:*} down"; fi
     done ;;
   wipe) for s in prometheus alertmanager postgres-exporter node-exporter tansu s3s-fs; do stop "$s"; done; rm -rf "$STATE"; log "state wiped" ;;
-  *) echo "usage: $0 up|monitoring|down|restart-kafka|status|wipe" >&2; exit 2 ;;
+  *) echo "usage: $0 up|monitoring|down|restart-kafka|stop-kafka|start-kafka|stop-s3|start-s3|status|wipe" >&2; exit 2 ;;
 esac

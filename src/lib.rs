@@ -13,6 +13,7 @@
 //! - [`catalog`] — the song catalogue, range matching, MIDI import.
 //! - [`slo`] — the service level objectives; `alerts/slo.yml` is rendered from them.
 //! - [`dashboards`] — Grafana dashboards as code, thresholds taken from the alert rules.
+//! - [`drills`] — fire drills: one real fault at a time, watched through Prometheus and Alertmanager.
 //! - [`devstack`] — per-run isolation on the local stack, for tests and benchmarks.
 //! - [`supervisor`] — restarts failed long-running tasks with backoff; what `/readyz` reports.
 //! - [`status_server`] — `/metrics`, `/healthz` and `/readyz` on every process's metrics listener.
@@ -32,6 +33,7 @@ pub mod config;
 pub mod dashboards;
 pub mod devstack;
 pub mod domain;
+pub mod drills;
 pub mod http_client;
 pub mod pipeline;
 pub mod slo;

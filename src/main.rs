@@ -49,5 +49,6 @@ async fn run(command: Command, settings: Settings, metrics: Metrics) -> anyhow::
         Command::Catalog(args) => commands::catalog::run(&settings, &args),
         Command::Analyze(args) => commands::analyze::run(&settings, &args),
         Command::Dashboards(args) => commands::dashboards::run(&args),
+        Command::Drill(args) => commands::drill::run(settings, &args).await,
     }
 }

@@ -11,9 +11,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::monitoring::exporter;
 use common::prometheus::Prometheus;
 use common::promql::{known_metrics, metric_names};
 use common::{fixture, spawn_app_with};
@@ -173,28 +174,6 @@ fn runbooks_link_to_the_panel_that_shows_the_problem() {
     }
 }
 
-struct Exporter(Child);
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn exporter(binary: &str, env: &[(&str, &str)]) -> (Exporter, u16) {
-    let log = std::path::PathBuf::from(format!("(stderr of {binary} is discarded)"));
-    let (child, port) = common::ports::spawn_on_free_port(binary, &log, |port| {
-        let mut command = Command::new(binary);
-        command.arg(format!("--web.listen-address=127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        command
-    })
-    .await;
-    (Exporter(child), port)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_promql_panel_returns_data_from_a_live_pipeline() {
     let app = spawn_app_with(|s| {
@@ -203,8 +182,8 @@ async fn every_promql_panel_returns_data_from_a_live_pipeline() {
         s.storage.presign_ttl = Duration::from_secs(2);
     })
     .await;
-    let (_node, node_port) = exporter("prometheus-node-exporter", &[]).await;
-    let (_pg, pg_port) = exporter(
+    let node = exporter("prometheus-node-exporter", &[]).await;
+    let pg = exporter(
         "prometheus-postgres-exporter",
         &[("DATA_SOURCE_NAME", "postgresql://postgres@127.0.0.1:5432/postgres?sslmode=disable")],
     )
@@ -214,8 +193,8 @@ async fn every_promql_panel_returns_data_from_a_live_pipeline() {
     let prometheus = Prometheus::start(
         &[
             ("orakgarak", target),
-            ("node", format!("127.0.0.1:{node_port}")),
-            ("postgres", format!("127.0.0.1:{pg_port}")),
+            ("node", format!("127.0.0.1:{}", node.port)),
+            ("postgres", format!("127.0.0.1:{}", pg.port)),
         ],
         &rules,
     )

@@ -24,6 +24,7 @@ pub struct Args {
 
 /// A client of the public API, as a singer's app and the bucket
 /// notification would use it. Tests drive the service through it too.
+#[derive(Clone)]
 pub struct ApiClient {
     pub http: reqwest::Client,
     pub base_url: String,
@@ -114,7 +115,8 @@ impl ApiClient {
         if put != 200 {
             bail!("the object store refused the PUT with {put}");
         }
-        let (status, body) = self.notify_created(&format!("raw/{id}/{filename}"), size).await?;
+        let id: crate::domain::UploadId = id.parse().map_err(|e| anyhow::anyhow!("upload_id {id}: {e}"))?;
+        let (status, body) = self.notify_created(&crate::storage::recording_key(id, filename), size).await?;
         if status != 202 {
             bail!("POST /v1/events/s3 answered {status}: {body}");
         }

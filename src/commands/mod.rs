@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod dashboards;
 pub mod demo;
 pub mod dlq;
+pub mod drill;
 pub mod serve;
 pub mod token;
 
@@ -46,4 +47,7 @@ pub enum Command {
     Analyze(analyze::Args),
     /// Check the song catalogue or import a song from a MIDI file.
     Catalog(catalog::Args),
+    /// Fire drills: inject one real fault into a running installation and
+    /// watch its page fire, arrive and resolve (`drill list`).
+    Drill(drill::Args),
 }

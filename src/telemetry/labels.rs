@@ -238,7 +238,6 @@ label_set!(HttpLabels { method: Method, route: Route, status_class: StatusClass 
         })
         .collect()
 });
-label_set!(HttpRouteLabels { method: Method, route: Route } => Vec::new());
 label_set!(RejectLabels { reason: RejectReason } => RejectReason::ALL.iter().map(|&reason| Self { reason }).collect());
 label_set!(TransitionLabels { from: UploadState, to: UploadState } => Vec::new());
 label_set!(

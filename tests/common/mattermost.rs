@@ -2,8 +2,10 @@
 //! about what Mattermost refuses: an unknown hook id, a body that is not a
 //! JSON object (or `payload=` form), no `text` and no `attachments`,
 //! attachments that are not objects, a message over 16383 characters.
-//! Answers `200 ok` like Mattermost.
+//! Answers `200 ok` like Mattermost; while `set_down(true)`, answers 503
+//! as a Mattermost behind a load balancer does when it is down.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -42,6 +44,7 @@ pub struct StandInMattermost {
     pub posts: Arc<Mutex<Vec<Post>>>,
     pub refused: Arc<Mutex<Vec<String>>>,
     pub url: String,
+    down: Arc<AtomicBool>,
 }
 
 impl StandInMattermost {
@@ -49,10 +52,15 @@ impl StandInMattermost {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let hook_id = uuid::Uuid::new_v4().simple().to_string();
         let url = format!("http://{}/hooks/{hook_id}", listener.local_addr().expect("addr"));
-        let server = Self { hook_id, posts: Default::default(), refused: Default::default(), url };
+        let server =
+            Self { hook_id, posts: Default::default(), refused: Default::default(), url, down: Default::default() };
         let app = Router::new().route("/hooks/{id}", post(hook)).with_state(server.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         server
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
     }
 
     pub fn posts_mentioning(&self, needle: &str) -> Vec<Post> {
@@ -97,6 +105,9 @@ async fn hook(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, String) {
+    if server.down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable".into());
+    }
     if id != server.hook_id {
         server.refused.lock().expect("lock").push(format!("unknown hook {id}"));
         return (StatusCode::BAD_REQUEST, "Invalid webhook".into());

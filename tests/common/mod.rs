@@ -3,9 +3,11 @@
 #![allow(dead_code)]
 
 mod fixtures;
+pub mod heartbeat;
 pub mod loki;
 pub mod mattermost;
 pub mod model_server;
+pub mod monitoring;
 pub mod otlp;
 pub mod ports;
 pub mod postgres;

@@ -9,7 +9,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use super::Emit;
 use super::Metrics;
 use crate::domain::RejectReason;
-use crate::telemetry::labels::{HttpLabels, HttpRouteLabels, Method, RejectLabels, Route, StatusClass};
+use crate::telemetry::labels::{HttpLabels, Method, RejectLabels, Route, StatusClass};
 use crate::telemetry::metrics::{metric_group, HistogramFamily};
 
 metric_group! {
@@ -18,9 +18,9 @@ metric_group! {
             "orakgarak_http_requests_total",
             "HTTP requests answered, by method, route template and status class (2xx..5xx)."
         ),
-        http_request_duration: HistogramFamily<HttpRouteLabels> = (
+        http_request_duration: HistogramFamily<HttpLabels> = (
             "orakgarak_http_request_duration_seconds",
-            "Time to answer an HTTP request, by method and route template.",
+            "Time to answer an HTTP request, by method, route template and status class (the latency objective counts only requests not answered 5xx).",
             // 1 ms .. ~4 s, with a bound at the latency objective's 200 ms.
             Family::new_with_constructor(|| {
                 Histogram::new(
@@ -55,13 +55,9 @@ impl Emit for RequestServed<'_> {
             None => tracing::info!(status, elapsed_ms, "Request served."),
         }
         let (method, route) = (self.method, self.route);
-        let status_class = StatusClass::of(status);
-        metrics.api.http_requests.get_or_create(&HttpLabels { method, route, status_class }).inc();
-        metrics
-            .api
-            .http_request_duration
-            .get_or_create(&HttpRouteLabels { method, route })
-            .observe(self.elapsed.as_secs_f64());
+        let labels = HttpLabels { method, route, status_class: StatusClass::of(status) };
+        metrics.api.http_requests.get_or_create(&labels).inc();
+        metrics.api.http_request_duration.get_or_create(&labels).observe(self.elapsed.as_secs_f64());
     }
 }
 
