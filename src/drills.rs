@@ -2,7 +2,8 @@
 //! installation (the local stack or any other), watched through its own
 //! Prometheus and Alertmanager. No metric is faked: the API really answers
 //! 5xx, the stages really stall, a recording really is corrupt. A drill
-//! prints the page it expects, when that page was pending, firing and sent,
+//! prints the page it expects, when that page was pending, firing and
+//! active in Alertmanager (which then notifies after the route's group_wait),
 //! and when it resolved after the fault was taken away; and every other
 //! alert that fired meanwhile (collateral, which should be none).
 
@@ -259,8 +260,10 @@ impl Installation {
             .collect())
     }
 
-    /// The alert's state in Prometheus: `pending`, `firing` or none.
-    pub async fn state(&self, alert: &str) -> anyhow::Result<Option<String>> {
+    /// The alert's state in Prometheus (of its `severity` variant, when
+    /// given: a page and its ticket share a name): `pending`, `firing` or
+    /// none.
+    pub async fn state(&self, alert: &str, severity: Option<&str>) -> anyhow::Result<Option<String>> {
         let body: Value = self
             .http
             .get(format!("{}/api/v1/alerts", self.prometheus))
@@ -274,23 +277,12 @@ impl Installation {
             .into_iter()
             .flatten()
             .filter(|a| a["labels"]["alertname"] == alert)
+            .filter(|a| severity.is_none_or(|s| a["labels"]["severity"] == s))
             .filter_map(|a| a["state"].as_str().map(str::to_owned))
             .collect::<Vec<_>>();
         states.sort();
         // "firing" sorts before "pending": any firing series wins.
         Ok(states.into_iter().next())
-    }
-
-    /// Notifications Alertmanager sent successfully so far, by integration.
-    async fn notifications_sent(&self) -> anyhow::Result<f64> {
-        let text = self.http.get(format!("{}/metrics", self.alertmanager)).send().await?.text().await?;
-        let sum = |name: &str| -> f64 {
-            text.lines()
-                .filter(|l| l.split(['{', ' ']).next() == Some(name))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum()
-        };
-        Ok(sum("alertmanager_notification_requests_total") - sum("alertmanager_notification_requests_failed_total"))
     }
 }
 
@@ -362,13 +354,23 @@ fn demo_take() -> anyhow::Result<Vec<u8>> {
     std::fs::read(&path).with_context(|| format!("the demo recording {}", path.display()))
 }
 
+/// How long a fault stays after its page is active in Alertmanager: longer
+/// than the longest route's group_wait (30 s), so the first notification
+/// goes out while the page still fires.
+pub const HOLD_AFTER_ACTIVE: Duration = Duration::from_secs(45);
+
 /// When each step of a drill happened, from the fault's injection.
 #[derive(Debug, Default, Clone)]
 pub struct Timeline {
+    /// When the fault was injected.
+    pub started: Option<Instant>,
     pub pending: Option<Duration>,
     pub firing: Option<Duration>,
-    /// Alertmanager sent a notification after the page was firing.
-    pub sent: Option<Duration>,
+    /// Alertmanager holds the page active (not inhibited, not silenced):
+    /// it notifies after the route's group_wait (10 s critical, 30 s
+    /// warning). A drill cannot see the message arrive; `tests/alerting.rs`
+    /// does, at the channel.
+    pub active: Option<Duration>,
     /// From the fault's undoing to the page resolving in Prometheus.
     pub resolved: Option<Duration>,
     /// Other alerts that notified during the drill (not the page, not its
@@ -385,15 +387,16 @@ pub async fn run(
     say: impl Fn(&str),
 ) -> anyhow::Result<Timeline> {
     let before = installation.notifying().await?;
-    let sent_before = installation.notifications_sent().await?;
     say(&format!("Injecting: {}.", drill.fault));
     let started = Instant::now();
     let mut fault = installation.inject(drill).await?;
-    let mut timeline = Timeline::default();
+    let mut timeline = Timeline { started: Some(started), ..Timeline::default() };
+    // The page, its own ticket (notified once the page resolves: the budget
+    // it burned), and the heartbeat are not collateral.
     let ours = |name: &str| name.starts_with(&format!("{} (", drill.page)) || name.starts_with("Heartbeat (");
     let deadline = started + limit;
-    while timeline.sent.is_none() && Instant::now() < deadline {
-        match installation.state(drill.page).await?.as_deref() {
+    while timeline.active.is_none() && Instant::now() < deadline {
+        match installation.state(drill.page, Some(drill.severity)).await?.as_deref() {
             Some("pending") if timeline.pending.is_none() => {
                 timeline.pending = Some(started.elapsed());
                 say(&format!("{} pending after {:.0} s.", drill.page, started.elapsed().as_secs_f64()));
@@ -405,22 +408,28 @@ pub async fn run(
             }
             _ => {}
         }
-        if timeline.firing.is_some() && installation.notifications_sent().await? > sent_before {
-            let notifying = installation.notifying().await?;
-            if notifying.iter().any(|n| ours(n) && !n.starts_with("Heartbeat")) {
-                timeline.sent = Some(started.elapsed());
-                say(&format!("Alertmanager sent it after {:.0} s.", started.elapsed().as_secs_f64()));
-            }
+        let notifying = installation.notifying().await?;
+        if timeline.firing.is_some() && notifying.iter().any(|n| ours(n) && !n.starts_with("Heartbeat")) {
+            timeline.active = Some(started.elapsed());
+            say(&format!("Active in Alertmanager after {:.0} s.", started.elapsed().as_secs_f64()));
         }
         collect_collateral(installation, &before, &ours, &mut timeline).await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    if timeline.active.is_some() {
+        // Let the route's group_wait pass while the page still fires.
+        let hold = Instant::now() + HOLD_AFTER_ACTIVE;
+        while Instant::now() < hold {
+            collect_collateral(installation, &before, &ours, &mut timeline).await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
     say("Undoing the fault.");
     fault.undo(installation).await?;
     let undone = Instant::now();
     let deadline = undone + limit;
     while timeline.firing.is_some() && timeline.resolved.is_none() && Instant::now() < deadline {
-        if installation.state(drill.page).await?.is_none() {
+        if installation.state(drill.page, Some(drill.severity)).await?.is_none() {
             timeline.resolved = Some(undone.elapsed());
             say(&format!(
                 "{} resolved {:.0} s after the fault was undone.",

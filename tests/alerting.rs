@@ -12,6 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::mattermost::Post;
 use common::monitoring::{alerts_posted_in, posts, wait_for_post, Monitoring};
 use common::spawn_app;
 use orakgarak::drills;
@@ -22,14 +23,29 @@ const TO_PAGE: Duration = Duration::from_secs(300);
 /// the warning route's group_interval (5 m) for the RESOLVED message.
 const TO_RESOLVE: Duration = Duration::from_secs(720);
 
-fn print_drill(name: &str, page: &str, timeline: &drills::Timeline) {
+/// Rule evaluations that failed in the test's Prometheus (its own metric).
+async fn rule_failures(monitoring: &Monitoring) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", monitoring.prometheus.url))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    common::parse_metric(&text, "prometheus_rule_evaluation_failures_total", &[])
+}
+
+/// One row of the drill table: the drill's timeline, and when its page and
+/// its RESOLVED message reached the channel (from the fault's injection).
+fn print_drill(name: &str, page: &str, timeline: &drills::Timeline, delivered: &Post, resolved: &Post) {
     let secs = |d: Option<Duration>| d.map_or("never".to_owned(), |d| format!("{:.0} s", d.as_secs_f64()));
+    let since = |post: &Post| timeline.started.map(|s| post.at.saturating_duration_since(s));
     println!(
-        "| {name} | {page} | {} | {} | {} | {} | {} |",
+        "| {name} | {page} | {} | {} | {} | {} | {} | {} |",
         secs(timeline.pending),
         secs(timeline.firing),
-        secs(timeline.sent),
+        secs(since(delivered)),
         secs(timeline.resolved),
+        secs(since(resolved)),
         timeline.collateral.len()
     );
 }
@@ -49,18 +65,29 @@ async fn a_5xx_burst_with_one_replica_down_pages_the_objective_once_and_resolves
     let installation = monitoring.installation(&a);
     let drill = drills::find("api-5xx").expect("drill");
     let timeline = drills::run(&installation, drill, TO_PAGE, |l| println!("api-5xx: {l}")).await.expect("drill runs");
-    print_drill("api-5xx, one replica down", drill.page, &timeline);
     assert!(timeline.firing.is_some() && timeline.resolved.is_some(), "{timeline:?}");
     let page = wait_for_post(&monitoring.mattermost, "FIRING", drill.page, TO_PAGE).await;
     assert_eq!(page.body["channel"], "orakgarak-oncall");
     let text = page.readable();
     assert!(text.contains("[FIRING:1] CRITICAL ApiAvailabilityBudgetBurn — orakgarak"), "{text}");
     assert!(text.contains("docs/runbooks/ApiAvailabilityBudgetBurn.md"), "{text}");
-    wait_for_post(&monitoring.mattermost, "RESOLVED", drill.page, TO_RESOLVE).await;
+    let resolved = wait_for_post(&monitoring.mattermost, "RESOLVED", drill.page, TO_RESOLVE).await;
+    print_drill("api-5xx, one replica down", drill.page, &timeline, &page, &resolved);
 
     // Once each, and no other page reached the on-call channel.
-    assert_eq!(posts(&monitoring.mattermost, "FIRING", drill.page).len(), 1);
-    assert_eq!(posts(&monitoring.mattermost, "FIRING", "ServiceDown").len(), 1);
+    let all: Vec<String> = monitoring.mattermost.posts.lock().expect("lock").iter().map(|p| p.readable()).collect();
+    let failures = rule_failures(&monitoring).await;
+    assert_eq!(failures, 0.0, "rule evaluations failed");
+    // One page each; the objective's ticket may follow the page's
+    // resolution in the tickets channel (the budget the burst consumed).
+    let paged = |alert: &str| {
+        posts(&monitoring.mattermost, "FIRING", alert)
+            .iter()
+            .filter(|p| p.body["channel"] == "orakgarak-oncall")
+            .count()
+    };
+    assert_eq!(paged(drill.page), 1, "{all:#?}");
+    assert_eq!(paged("ServiceDown"), 1, "{all:#?}");
     for title in alerts_posted_in(&monitoring.mattermost, "orakgarak-oncall") {
         assert!(
             title.contains(" ApiAvailabilityBudgetBurn — ") || title.contains(" ServiceDown — "),
@@ -79,11 +106,11 @@ async fn a_stalled_pipeline_pages_once_and_resolves_when_the_stages_move_again()
     let timeline = drills::run(&monitoring.installation(&app), drill, TO_PAGE, |l| println!("pipeline-stalled: {l}"))
         .await
         .expect("drill runs");
-    print_drill("pipeline-stalled", drill.page, &timeline);
     assert!(timeline.firing.is_some() && timeline.resolved.is_some(), "{timeline:?}");
     let page = wait_for_post(&monitoring.mattermost, "FIRING", drill.page, TO_PAGE).await;
     assert_eq!(page.body["channel"], "orakgarak-oncall");
-    wait_for_post(&monitoring.mattermost, "RESOLVED", drill.page, TO_RESOLVE).await;
+    let resolved = wait_for_post(&monitoring.mattermost, "RESOLVED", drill.page, TO_RESOLVE).await;
+    print_drill("pipeline-stalled", drill.page, &timeline, &page, &resolved);
     assert_eq!(posts(&monitoring.mattermost, "FIRING", drill.page).len(), 1);
     for title in alerts_posted_in(&monitoring.mattermost, "") {
         assert!(title.contains(" PipelineStalled — "), "collateral message: {title}");
@@ -99,14 +126,14 @@ async fn a_dead_letter_opens_one_ticket_that_resolves_by_itself() {
     let timeline = drills::run(&monitoring.installation(&app), drill, TO_RESOLVE, |l| println!("dead-letter: {l}"))
         .await
         .expect("drill runs");
-    print_drill("dead-letter", drill.page, &timeline);
     let ticket = wait_for_post(&monitoring.mattermost, "FIRING", drill.page, TO_PAGE).await;
     assert_eq!(ticket.body["channel"], "orakgarak-alerts");
     let text = ticket.readable();
     assert!(text.contains("Uploads dead-lettered at stage convert (not_retryable)"), "{text}");
     assert!(text.contains("orakgarak dlq replay"), "{text}");
     assert!(text.contains("[Logs]("), "{text}");
-    wait_for_post(&monitoring.mattermost, "RESOLVED", drill.page, TO_RESOLVE).await;
+    let resolved = wait_for_post(&monitoring.mattermost, "RESOLVED", drill.page, TO_RESOLVE).await;
+    print_drill("dead-letter", drill.page, &timeline, &ticket, &resolved);
     assert_eq!(posts(&monitoring.mattermost, "FIRING", drill.page).len(), 1);
     for title in alerts_posted_in(&monitoring.mattermost, "") {
         assert!(title.contains(" DeadLetterGrowth — "), "collateral message: {title}");
@@ -186,8 +213,10 @@ async fn the_heartbeat_pings_the_switch_every_minute_and_stops_when_alertmanager
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn fire_drills_page_once_resolve_and_page_nothing_else() {
-    println!("| drill | page | pending | firing | sent | resolved after undo | collateral |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| drill | page | pending | firing | delivered | resolved (after undo) | RESOLVED delivered | collateral |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     tokio::join!(
         a_5xx_burst_with_one_replica_down_pages_the_objective_once_and_resolves(),
         a_stalled_pipeline_pages_once_and_resolves_when_the_stages_move_again(),

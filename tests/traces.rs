@@ -270,7 +270,7 @@ async fn a_watchdog_reconciliation_continues_the_uploads_trace_and_links_to_its_
     assert_eq!(app.client.put_object(&created, bytes).await.expect("PUT"), 200);
     let id = created["upload_id"].as_str().expect("id").to_owned();
     let trace = created["trace_id"].as_str().expect("trace").to_owned();
-    tokio::time::sleep(Duration::from_millis(2100)).await; // the upload URL expires
+    app.wait_until_watchdog_sees(1).await; // the upload URL expired
     let report = app.app.watchdog().run_once().await.expect("watchdog run");
     assert_eq!(report.reconciled, 1, "{report:?}");
     app.wait_for(&id, Some("COMPLETED")).await;

@@ -75,14 +75,16 @@ pub async fn run(settings: Settings, args: &Args) -> anyhow::Result<()> {
             println!("Drill {name}: expects {} ({}).", drill.page, drill.severity);
             let timeline = drills::run(&installation, drill, args.limit, |line| println!("  {line}")).await?;
             let secs = |d: Option<Duration>| d.map_or("never".to_owned(), |d| format!("{:.0} s", d.as_secs_f64()));
-            println!("\n| drill | page | pending | firing | sent | resolved after undo | collateral |");
+            println!(
+                "\n| drill | page | pending | firing | active in Alertmanager | resolved after undo | collateral |"
+            );
             println!("|---|---|---|---|---|---|---|");
             println!(
                 "| {name} | {} | {} | {} | {} | {} | {} |",
                 drill.page,
                 secs(timeline.pending),
                 secs(timeline.firing),
-                secs(timeline.sent),
+                secs(timeline.active),
                 secs(timeline.resolved),
                 if timeline.collateral.is_empty() {
                     "0".to_owned()
@@ -104,7 +106,7 @@ async fn watch(installation: &Installation, alert: &str, limit: Duration) -> any
     let mut fired = false;
     println!("Watching {alert}; inject the fault now.");
     while started.elapsed() < limit {
-        let state = installation.state(alert).await?;
+        let state = installation.state(alert, None).await?;
         if state != last {
             println!("  {:>5.0} s  {}", started.elapsed().as_secs_f64(), state.as_deref().unwrap_or("inactive"));
             fired |= state.as_deref() == Some("firing");
