@@ -81,9 +81,9 @@ pub const DRILLS: [Drill; 9] = [
     },
     Drill {
         name: "object-store-down",
-        page: "ExternalCallTimeouts",
-        severity: "warning",
-        fault: "stops the local stack's S3 server while uploads convert, then starts it again",
+        page: "PipelineStalled",
+        severity: "critical",
+        fault: "stops the local stack's S3 server while three uploads wait to convert (stages wait for it instead of failing uploads, so the page is the stall, after 5 minutes without a finished stage), then starts it again",
         needs: Needs::LocalStack,
     },
     Drill {
@@ -305,6 +305,13 @@ impl Fault {
         }
         if let Some(action) = self.restart.take() {
             installation.stack(action)?;
+            if action == "start-kafka" {
+                // The local broker keeps topics in memory unless
+                // KAFKA_STORAGE=s3: make sure the pipeline's exist again.
+                let settings = &installation.settings.kafka;
+                let topics = crate::pipeline::Topics::new(&settings.topic_prefix).all();
+                crate::pipeline::ensure_topics(settings, &topics).await?;
+            }
         }
         Ok(())
     }
