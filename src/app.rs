@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiState};
 use crate::config::Settings;
 use crate::domain::Stage;
-use crate::pipeline::{self, Engine, KafkaClients, Relay, StageHandler, Topics};
+use crate::pipeline::{self, ConsumerSpec, Engine, KafkaClients, Membership, Relay, StageHandler, Topics};
 use crate::stages::{AnalysisPermits, Analyzer, ConvertSettings, Converter, ModelServer, Recommender};
 use crate::storage::ObjectStore;
 use crate::store::Store;
@@ -200,12 +200,13 @@ impl App {
         }
 
         let analysis = &self.settings.analysis;
+        let membership = Membership::default();
         for stage in &roles.stages {
             match stage {
                 Stage::Convert => {
                     let handler =
                         Converter { objects: self.objects.clone(), settings: ConvertSettings::from(analysis) };
-                    self.spawn_stage(handler, &roles.lanes, &supervisor, &shutdown, &mut tasks);
+                    self.spawn_stage(handler, &roles.lanes, &membership, &supervisor, &shutdown, &mut tasks);
                 }
                 Stage::Analyze => {
                     let model = analysis.model_url.as_ref().map(|url| ModelServer {
@@ -219,12 +220,12 @@ impl App {
                         model,
                         metrics: self.metrics.clone(),
                     };
-                    self.spawn_stage(handler, &roles.lanes, &supervisor, &shutdown, &mut tasks);
+                    self.spawn_stage(handler, &roles.lanes, &membership, &supervisor, &shutdown, &mut tasks);
                 }
                 Stage::Recommend => {
                     let handler = Recommender::load(&self.settings.catalog)?;
                     tracing::info!(songs = handler.catalog.songs.len(), "Catalog loaded.");
-                    self.spawn_stage(handler, &roles.lanes, &supervisor, &shutdown, &mut tasks);
+                    self.spawn_stage(handler, &roles.lanes, &membership, &supervisor, &shutdown, &mut tasks);
                 }
             }
         }
@@ -263,6 +264,7 @@ impl App {
         &self,
         handler: H,
         lanes: &[Lane],
+        membership: &Membership,
         supervisor: &Supervisor,
         shutdown: &CancellationToken,
         tasks: &mut Vec<JoinHandle<anyhow::Result<()>>>,
@@ -271,9 +273,11 @@ impl App {
         let concurrency = self.settings.pipeline.concurrency.get(H::STAGE);
         // Bulk work (re-drives, replays) has its own topic and consumer.
         for lane in [Lane::Realtime, Lane::Bulk].into_iter().filter(|l| lanes.contains(l)) {
-            let (engine, kafka, stop) = (engine.clone(), self.kafka.clone(), shutdown.clone());
+            let spec =
+                ConsumerSpec::new(self.kafka.clone(), lane, concurrency, supervisor.health.clone(), membership.clone());
+            let (engine, stop) = (engine.clone(), shutdown.clone());
             tasks.push(supervisor.spawn(Task::Consumer(H::STAGE, lane), move || {
-                pipeline::run_consumer(engine.clone(), kafka.clone(), lane, concurrency, stop.clone())
+                pipeline::run_consumer(engine.clone(), spec.clone(), stop.clone())
             }));
         }
     }

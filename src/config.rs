@@ -130,6 +130,15 @@ pub struct KafkaSettings {
     /// How often stored offsets are committed: one commit per batch.
     #[serde(deserialize_with = "duration")]
     pub commit_interval: Duration,
+    /// A stage consumer with nothing in flight while a partition of its
+    /// topic holds messages whose group offset has not moved this long is
+    /// starved: not ready, and counted.
+    #[serde(deserialize_with = "duration")]
+    pub starved_after: Duration,
+    /// A consumer still starved this long after it said so leaves its
+    /// group and joins again with a fresh client.
+    #[serde(deserialize_with = "duration")]
+    pub rejoin_after: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -453,6 +462,8 @@ impl Default for KafkaSettings {
             consumer: BTreeMap::new(),
             delivery_timeout: Duration::from_secs(10),
             commit_interval: Duration::from_secs(1),
+            starved_after: Duration::from_secs(20),
+            rejoin_after: Duration::from_secs(10),
         }
     }
 }

@@ -32,6 +32,10 @@ pub struct TaskStatus {
     /// Why it last ended, while it is down.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why it runs but cannot do its job (a stage consumer that nobody's
+    /// messages reach): not ready either.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// The supervised tasks of this process: whether each is running, and the
@@ -61,10 +65,16 @@ impl Health {
     fn register(&self, task: Task) -> Arc<Notify> {
         let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let entry = tasks.entry(task.as_str()).or_insert_with(|| Supervised {
-            status: TaskStatus { running: false, restarts: 0, error: None },
+            status: TaskStatus { running: false, restarts: 0, error: None, problem: None },
             fault: Arc::default(),
         });
         entry.fault.clone()
+    }
+
+    /// Marks `task` unable to do its job (`Some(why)`), or able again
+    /// (`None`); a restart clears it too.
+    pub fn set_problem(&self, task: Task, problem: Option<String>) {
+        self.update(task, |s| s.problem = problem);
     }
 
     fn update(&self, task: Task, change: impl FnOnce(&mut TaskStatus)) {
@@ -74,11 +84,12 @@ impl Health {
         }
     }
 
-    /// Every task and its status; `true` when all of them are running.
+    /// Every task and its status; `true` when all of them are running
+    /// and none has a problem.
     pub fn report(&self) -> (bool, BTreeMap<&'static str, TaskStatus>) {
         let tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let statuses: BTreeMap<_, _> = tasks.iter().map(|(name, t)| (*name, t.status.clone())).collect();
-        (statuses.values().all(|t| t.running), statuses)
+        (statuses.values().all(|t| t.running && t.problem.is_none()), statuses)
     }
 }
 
@@ -124,6 +135,7 @@ where
         health.update(task, |s| {
             s.running = true;
             s.error = None;
+            s.problem = None;
         });
         TaskStarted { task }.emit(&metrics);
         let started = Instant::now();
@@ -161,6 +173,7 @@ where
             s.running = false;
             s.restarts += 1;
             s.error = Some(error.clone());
+            s.problem = None;
         });
         TaskFailed { task, error: &error, restart_in: backoff }.emit(&metrics);
         tokio::select! {

@@ -5,39 +5,17 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::model_server::{ModelServer, HANGING, HEALTHY};
 use common::postgres::OwnPostgres;
 use common::server::OwnServer;
-use common::{at, fixture, isolated_settings, spawn_app_with, start, states, TestApp};
+use common::{at, fixture, isolated_settings, spawn_app_with, start, states, upload_many, wait_completed, HAPPY_PATH};
 use orakgarak::app::Roles;
-use orakgarak::config::{Secret, Settings};
+use orakgarak::config::Secret;
 use orakgarak::domain::Stage;
 use serde_json::Value;
-
-const HAPPY_PATH: [&str; 8] =
-    ["CREATED", "UPLOADED", "CONVERTING", "CONVERTED", "ANALYZING", "ANALYZED", "RECOMMENDING", "COMPLETED"];
-
-/// Uploads `n` takes at once (the API answers while the pipeline works).
-async fn upload_many(app: &TestApp, n: usize) -> Vec<String> {
-    let names: Vec<String> = (0..n).map(|i| format!("take{i}.ogg")).collect();
-    let calls = names.iter().map(|name| app.upload(name, "audio/ogg", fixture("sung-a3-e4.ogg")));
-    futures::future::join_all(calls).await
-}
-
-async fn wait_completed(app: &TestApp, ids: &[String], timeout: Duration) -> Vec<Value> {
-    let mut uploads = Vec::new();
-    for id in ids {
-        let upload = app.client.wait_for(id, Some("COMPLETED"), timeout, false).await.unwrap_or_else(|e| {
-            panic!("{id} did not complete: {e:#}");
-        });
-        assert_eq!(states(&upload), HAPPY_PATH, "{id}: every stage ran exactly once");
-        uploads.push(upload);
-    }
-    uploads
-}
 
 /// A long second backoff (the others must finish inside it), and room for
 /// more retries on a slow machine.
@@ -228,45 +206,20 @@ async fn a_postgres_restart_mid_pipeline_after_rebalances_loses_nothing() {
     drop(pg);
 }
 
-fn worker_log(settings: &Settings) -> Stdio {
-    let path = std::env::temp_dir().join(format!("{}-worker.log", settings.kafka.group_prefix));
-    std::fs::OpenOptions::new().create(true).append(true).open(path).map(Stdio::from).unwrap_or(Stdio::null())
-}
-
-/// An `orakgarak worker` process of the test's own, configured like `settings`
-/// (its log: `$TMPDIR/<group prefix>-worker.log`).
-fn spawn_worker(settings: &Settings) -> Child {
-    let root = env!("CARGO_MANIFEST_DIR");
-    Command::new(env!("CARGO_BIN_EXE_orakgarak"))
-        .arg("worker")
-        .current_dir(root)
-        .env("ORAKGARAK__DATABASE__URL", settings.database.url.expose())
-        .env("ORAKGARAK__KAFKA__TOPIC_PREFIX", &settings.kafka.topic_prefix)
-        .env("ORAKGARAK__KAFKA__GROUP_PREFIX", &settings.kafka.group_prefix)
-        .env("ORAKGARAK__STORAGE__BUCKET", &settings.storage.bucket)
-        .env("ORAKGARAK__HTTP__METRICS_LISTEN", "127.0.0.1:0")
-        .env("ORAKGARAK__LOG__LEVEL", "info")
-        // Static membership: the restarted worker takes the killed one's
-        // place in each group at once, as under an orchestrator that keeps
-        // a worker's identity across restarts.
-        .env("ORAKGARAK__KAFKA__CONSUMER__GROUP.INSTANCE.ID", "engine-test-worker")
-        .stdout(worker_log(settings))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the orakgarak binary starts")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_killed_with_sigkill_mid_run_loses_nothing_and_runs_no_stage_twice() {
     let (settings, db) = isolated_settings().await;
     // This process runs every role; a worker process the test spawns shares
     // the stage consumer groups with it and is killed mid-run.
     let app = start(settings.clone(), db, Roles::all()).await;
-    let mut worker = spawn_worker(&settings);
+    // Static membership: the restarted worker takes the killed one's place
+    // in each group at once, as under an orchestrator that keeps a
+    // worker's identity across restarts.
+    let mut worker = common::worker::spawn(&settings, Some("engine-test-worker"));
     let ids = upload_many(&app, 24).await;
     // Kill it mid-run: once it has moved uploads itself, while others are
     // still on their way.
-    let log = std::env::temp_dir().join(format!("{}-worker.log", settings.kafka.group_prefix));
+    let log = common::worker::log_path(&settings);
     let deadline = Instant::now() + Duration::from_secs(120);
     while std::fs::read_to_string(&log).unwrap_or_default().matches("Upload state changed.").count() < 2 {
         assert!(Instant::now() < deadline, "the worker never took part; see {}", log.display());
@@ -279,7 +232,7 @@ async fn a_worker_killed_with_sigkill_mid_run_loses_nothing_and_runs_no_stage_tw
         .await
         .expect("count");
     assert!(completed < ids.len() as i64, "the kill came after the run");
-    let mut worker = spawn_worker(&settings);
+    let mut worker = common::worker::spawn(&settings, Some("engine-test-worker"));
     wait_completed(&app, &ids, Duration::from_secs(180)).await;
     worker.kill().expect("SIGKILL");
     let _ = worker.wait();
@@ -310,13 +263,10 @@ async fn a_stage_that_panics_fails_the_upload_at_once_instead_of_retrying() {
     let app = start(settings.clone(), db, Roles { api: true, stages: vec![], lanes: vec![], watchdog: false }).await;
     let engine = std::sync::Arc::new(app.app.engine::<PanickingConverter>(PanickingConverter));
     let stop = tokio_util::sync::CancellationToken::new();
-    let consumer = tokio::spawn(orakgarak::pipeline::run_consumer(
-        engine,
-        app.app.kafka.clone(),
-        orakgarak::telemetry::Lane::Realtime,
-        2,
-        stop.clone(),
-    ));
+    let lane = orakgarak::telemetry::Lane::Realtime;
+    let spec =
+        orakgarak::pipeline::ConsumerSpec::new(app.app.kafka.clone(), lane, 2, Default::default(), Default::default());
+    let consumer = tokio::spawn(orakgarak::pipeline::run_consumer(engine, spec, stop.clone()));
     let id = app.upload("take.ogg", "audio/ogg", fixture("sung-a3-e4.ogg")).await;
     let upload = app.wait_for(&id, Some("FAILED")).await;
     assert_eq!(states(&upload), ["CREATED", "UPLOADED", "CONVERTING", "FAILED"], "no retries");

@@ -6,14 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::model_server::{ModelServer, DOWN, HANGING, HEALTHY};
-use common::{at, fixture, spawn_app, spawn_app_with, states};
+use common::{at, fixture, spawn_app, spawn_app_with, states, HAPPY_PATH};
 use orakgarak::pipeline::dlq::replay;
 use orakgarak::pipeline::{StageMessage, Trigger};
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
-
-const HAPPY_PATH: [&str; 8] =
-    ["CREATED", "UPLOADED", "CONVERTING", "CONVERTED", "ANALYZING", "ANALYZED", "RECOMMENDING", "COMPLETED"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_recording_in_every_format_reaches_recommendations() {

@@ -5,28 +5,78 @@
 //! before it in its partition is done (`offsets.rs`), and stored offsets
 //! are committed in batches by librdkafka every `commit_interval`.
 //! Revoked partitions are forgotten, never fatal: a rebalance does not end
-//! a consumer. The consumer runs under `supervisor::supervise`.
+//! a consumer. Every few seconds it looks at its group's offsets to tell
+//! whether it is starved (`starvation.rs`): then it says so, and leaves
+//! and rejoins if that lasts. The consumer runs under `supervisor::supervise`.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientContext, Message, Statistics};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::engine::Engine;
 use super::offsets::{Epoch, OffsetTracker};
 use super::stage::StageHandler;
+use super::starvation::{self, Activity, PartitionView, StarvationWatch, Verdict};
 use super::KafkaClients;
 use crate::domain::Stage;
+use crate::supervisor::Health;
 use crate::telemetry::events::{
-    ConsumerProgress, ConsumerStarted, ConsumerStopped, KafkaStatistics, MessageFinished, PartitionsRevoked,
+    ConsumerFed, ConsumerProgress, ConsumerRejoining, ConsumerStarted, ConsumerStarved, ConsumerStopped,
+    KafkaStatistics, MessageFinished, PartitionsRevoked,
 };
+use crate::telemetry::labels::Task;
 use crate::telemetry::{Emit, Lane, Metrics};
+
+/// How often a consumer looks at its group's offsets.
+const LOOK_EVERY: Duration = Duration::from_secs(3);
+/// The most one look waits for the broker.
+const LOOK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a stage consumer is given, kept across its restarts.
+#[derive(Clone)]
+pub struct ConsumerSpec {
+    pub kafka: KafkaClients,
+    pub lane: Lane,
+    /// Messages in flight at most (one per upload at a time).
+    pub concurrency: usize,
+    /// Where the consumer says it is starved.
+    pub health: Health,
+    pub membership: Membership,
+}
+
+impl ConsumerSpec {
+    pub fn new(kafka: KafkaClients, lane: Lane, concurrency: usize, health: Health, membership: Membership) -> Self {
+        Self { kafka, lane, concurrency, health, membership }
+    }
+}
+
+/// How the consumers of one process join their groups: with the
+/// configured `group.instance.id` (static membership) until one of them
+/// left its group starved; from then on every consumer of the process
+/// joins without it (README, "Known defects": a broker that mishandles a
+/// static identity does so in every group the process is in).
+#[derive(Clone, Default)]
+pub struct Membership {
+    dynamic: Arc<AtomicBool>,
+}
+
+impl Membership {
+    fn is_dynamic(&self) -> bool {
+        self.dynamic.load(Ordering::SeqCst)
+    }
+
+    fn go_dynamic(&self) {
+        self.dynamic.store(true, Ordering::SeqCst);
+    }
+}
 
 /// librdkafka callbacks: lag statistics for metrics, and revoked
 /// partitions for the offset tracker. Both run inside `recv()`, on the
@@ -95,27 +145,41 @@ struct Finished {
     interrupted: bool,
 }
 
-/// Consumes `H::STAGE`'s topic on `lane` until `shutdown`, with up to
-/// `concurrency` messages in flight. Returns an error only when the
-/// consumer itself cannot go on (the supervisor then restarts it).
+/// Consumes `H::STAGE`'s topic on the spec's lane until `shutdown`, with
+/// up to `concurrency` messages in flight. Returns an error when the
+/// consumer itself cannot go on, or left its group starved (the
+/// supervisor then starts it again, with a fresh client).
 pub async fn run_consumer<H: StageHandler>(
     engine: Arc<Engine<H>>,
-    kafka: KafkaClients,
-    lane: Lane,
-    concurrency: usize,
+    spec: ConsumerSpec,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let stage = H::STAGE;
+    let ConsumerSpec { kafka, lane, concurrency, health, membership } = spec;
+    let task = Task::Consumer(stage, lane);
     let settings = kafka.settings();
     let group = format!("{}.{}.{}", settings.group_prefix, stage, lane.as_str());
     let topic = engine.topics.stage(stage, lane);
     let metrics = engine.metrics.clone();
     let _cleanup = LagCleanup { metrics: metrics.clone(), stage, lane, partitions: settings.partitions };
     let context = Context { metrics: metrics.clone(), stage, lane, revoked: Mutex::new(Vec::new()) };
-    let consumer: StreamConsumer<Context> = kafka.consumer_config(&group).create_with_context(context)?;
+    let mut config = kafka.consumer_config(&group);
+    let is_static = config.get("group.instance.id").is_some() && !membership.is_dynamic();
+    if !is_static {
+        config.remove("group.instance.id");
+    }
+    let consumer: Arc<StreamConsumer<Context>> = Arc::new(config.create_with_context(context)?);
     consumer.subscribe(&[&topic])?;
     ConsumerStarted { stage, lane }.emit(&metrics);
-    tracing::info!(stage = stage.as_str(), lane = lane.as_str(), topic = %topic, group = %group, concurrency, "Consumer started.");
+    tracing::info!(stage = stage.as_str(), lane = lane.as_str(), topic = %topic, group = %group, concurrency, static_membership = is_static, "Consumer started.");
+
+    let mut watch = StarvationWatch::new(settings.starved_after, settings.rejoin_after);
+    let mut starved = false;
+    let mut rejoin = None;
+    let mut last_finished = None;
+    let mut look_every = tokio::time::interval(LOOK_EVERY);
+    look_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut look: Option<JoinHandle<anyhow::Result<Vec<PartitionView>>>> = None;
 
     let concurrency = concurrency.max(1);
     // Received but not started (their upload already has one running) are
@@ -139,11 +203,55 @@ pub async fn run_consumer<H: StageHandler>(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
+            _ = look_every.tick(), if look.is_none() => {
+                if is_static && membership.is_dynamic() {
+                    let why = "another consumer of this process left its group starved".to_owned();
+                    ConsumerRejoining { stage, lane, why: &why }.emit(&metrics);
+                    rejoin = Some(why);
+                    break;
+                }
+                let (consumer, topic, partitions) = (consumer.clone(), topic.clone(), settings.partitions);
+                look = Some(tokio::task::spawn_blocking(move || {
+                    starvation::look(&*consumer, &topic, partitions, LOOK_TIMEOUT)
+                }));
+            }
+            looked = finished_look(&mut look), if look.is_some() => {
+                look = None;
+                let views = match looked {
+                    Ok(Ok(views)) => views,
+                    Ok(Err(error)) => {
+                        tracing::debug!(error = %format!("{error:#}"), "Could not look at the group's offsets; next time.");
+                        continue;
+                    }
+                    Err(error) => anyhow::bail!("looking at the group's offsets failed: {error}"),
+                };
+                let activity = Activity { in_flight: tracker.in_flight(), last_finished };
+                match watch.observe(Instant::now(), &views, activity) {
+                    Verdict::Consuming => {
+                        if std::mem::take(&mut starved) {
+                            health.set_problem(task, None);
+                            ConsumerFed { stage, lane }.emit(&metrics);
+                        }
+                    }
+                    Verdict::Starved { why, .. } => {
+                        if !std::mem::replace(&mut starved, true) {
+                            ConsumerStarved { stage, lane, why: &why }.emit(&metrics);
+                        }
+                        health.set_problem(task, Some(format!("starved: {why}")));
+                    }
+                    Verdict::Rejoin { why } => {
+                        ConsumerRejoining { stage, lane, why: &why }.emit(&metrics);
+                        rejoin = Some(why);
+                        break;
+                    }
+                }
+            }
             Some(joined) = running.join_next(), if !running.is_empty() => {
                 // A panic outside the stage (the stage's own are contained)
                 // leaves a message unfinished: end, be restarted, redeliver.
                 let done = joined.map_err(|e| anyhow::anyhow!("message task failed: {e}"))?;
                 if finish(&mut tracker, &consumer, &topic, &done) {
+                    last_finished = Some(Instant::now());
                     MessageFinished { stage, lane }.emit(&metrics);
                 }
                 if let Some(queue) = waiting.get_mut(&done.key) {
@@ -191,8 +299,33 @@ pub async fn run_consumer<H: StageHandler>(
     if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::debug!(error = %error, "Final offset commit had nothing to do or failed.");
     }
+    if let Some(handle) = look.take() {
+        let _ = handle.await;
+    }
+    drop(consumer);
     tracing::info!(stage = stage.as_str(), lane = lane.as_str(), "Consumer stopped.");
-    Ok(())
+    let Some(why) = rejoin else { return Ok(()) };
+    membership.go_dynamic();
+    if is_static {
+        // A static member does not leave its group when closed: rejoin
+        // once the broker has let its session lapse, so the new member's
+        // join finds the group without it. A dynamic one has left.
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(kafka.session_timeout() + Duration::from_secs(1)) => {}
+        }
+    }
+    anyhow::bail!("left its group starved ({why}); joining again with a fresh client")
+}
+
+/// The running look's result; never ready while none runs.
+async fn finished_look(
+    look: &mut Option<JoinHandle<anyhow::Result<Vec<PartitionView>>>>,
+) -> Result<anyhow::Result<Vec<PartitionView>>, tokio::task::JoinError> {
+    match look {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Records a finished message and stores the partition's new commit

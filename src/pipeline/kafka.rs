@@ -11,6 +11,9 @@ use rdkafka::producer::FutureProducer;
 
 use crate::config::KafkaSettings;
 
+/// The consumers' default session timeout, in milliseconds.
+const SESSION_MS: u64 = 10_000;
+
 #[derive(Clone)]
 pub struct KafkaClients {
     settings: KafkaSettings,
@@ -52,6 +55,13 @@ impl KafkaClients {
         config.create().context("cannot create Kafka producer")
     }
 
+    /// The consumers' session timeout: how long the broker keeps a member
+    /// that stopped heartbeating.
+    pub fn session_timeout(&self) -> Duration {
+        let ms = self.settings.consumer.get("session.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(SESSION_MS);
+        Duration::from_millis(ms)
+    }
+
     /// A consumer that never commits on its own what it has not finished:
     /// offsets are *stored* by the engine after the work is durable and
     /// committed in batches every `commit_interval`.
@@ -63,7 +73,7 @@ impl KafkaClients {
             .set("enable.auto.offset.store", "false")
             .set("auto.commit.interval.ms", self.settings.commit_interval.as_millis().to_string())
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
+            .set("session.timeout.ms", SESSION_MS.to_string())
             .set("statistics.interval.ms", "5000");
         for (key, value) in &self.settings.consumer {
             config.set(key, value);

@@ -12,10 +12,11 @@ mod message;
 mod offsets;
 mod relay;
 mod stage;
+mod starvation;
 mod topics;
 mod transition;
 
-pub use consumer::run_consumer;
+pub use consumer::{run_consumer, ConsumerSpec, Membership};
 pub use engine::{consumer_name, Engine};
 pub use intake::{object_arrived, Arrival};
 pub use kafka::{ensure_topics, KafkaClients};

@@ -15,6 +15,7 @@ pub mod prometheus;
 pub mod promql;
 pub mod server;
 pub mod tls;
+pub mod worker;
 
 use std::path::Path;
 use std::time::Duration;
@@ -183,6 +184,31 @@ impl TestApp {
         self.app.store.pool().close().await;
         let _ = orakgarak::devstack::drop_database(&self.db_name).await;
     }
+}
+
+/// Every state of an upload that went through without a retry.
+pub const HAPPY_PATH: [&str; 8] =
+    ["CREATED", "UPLOADED", "CONVERTING", "CONVERTED", "ANALYZING", "ANALYZED", "RECOMMENDING", "COMPLETED"];
+
+/// Uploads `n` takes at once (the API answers while the pipeline works).
+pub async fn upload_many(app: &TestApp, n: usize) -> Vec<String> {
+    let names: Vec<String> = (0..n).map(|i| format!("take{i}.ogg")).collect();
+    let calls = names.iter().map(|name| app.upload(name, "audio/ogg", fixture("sung-a3-e4.ogg")));
+    futures::future::join_all(calls).await
+}
+
+/// Waits for each upload to complete (within `timeout` each), having run
+/// every stage exactly once.
+pub async fn wait_completed(app: &TestApp, ids: &[String], timeout: Duration) -> Vec<Value> {
+    let mut uploads = Vec::new();
+    for id in ids {
+        let upload = app.client.wait_for(id, Some("COMPLETED"), timeout, false).await.unwrap_or_else(|e| {
+            panic!("{id} did not complete: {e:#}");
+        });
+        assert_eq!(states(&upload), HAPPY_PATH, "{id}: every stage ran exactly once");
+        uploads.push(upload);
+    }
+    uploads
 }
 
 pub fn parse_metric(text: &str, name: &str, labels: &[&str]) -> f64 {

@@ -15,9 +15,9 @@ mod watchdog;
 pub use api::{ApiMetrics, RequestServed, UploadCreated, UploadRejected};
 pub use logs::{LogLinesDropped, LogLinesShipped, LogQueueMeasured, LogShipMetrics, LokiPushAttempted};
 pub use pipeline::{
-    ConsumerProgress, ConsumerStarted, ConsumerStopped, DuplicateSkipped, KafkaStatistics, MessageConsumed,
-    MessageDeadLettered, MessageFinished, MessageProduced, OutboxMeasured, PartitionsRevoked, PipelineMetrics,
-    StageRunAwaited, UploadFinished, UploadStateChanged,
+    ConsumerFed, ConsumerProgress, ConsumerRejoining, ConsumerStarted, ConsumerStarved, ConsumerStopped,
+    DuplicateSkipped, KafkaStatistics, MessageConsumed, MessageDeadLettered, MessageFinished, MessageProduced,
+    OutboxMeasured, PartitionsRevoked, PipelineMetrics, StageRunAwaited, UploadFinished, UploadStateChanged,
 };
 pub use process::{ProcessMetrics, TaskFailed, TaskStarted, TaskStopped};
 pub use stages::{

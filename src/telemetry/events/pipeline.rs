@@ -59,6 +59,14 @@ metric_group! {
             "orakgarak_consumer_in_flight",
             "Messages a stage consumer has received and not finished (running, waiting for their upload's earlier message, or waiting for the database)."
         ),
+        consumer_starved: Family<ConsumerLabels, Gauge> = (
+            "orakgarak_consumer_starved",
+            "1 while a stage consumer is starved: it has nothing in flight while partitions of its topic hold messages whose group offset has not moved for kafka.starved_after (nobody consumes them). /readyz is 503 meanwhile and says which partitions."
+        ),
+        consumer_rejoins: Family<ConsumerLabels, Counter> = (
+            "orakgarak_consumer_rejoins_total",
+            "Times a starved stage consumer left its group and joined again with a fresh client (kafka.rejoin_after after it said it was starved)."
+        ),
         consumer_last_message: Family<ConsumerLabels, Gauge> = (
             "orakgarak_consumer_last_message_timestamp_seconds",
             "Unix time a stage consumer last finished a message (0 = none since start)."
@@ -212,7 +220,63 @@ impl Emit for ConsumerStarted {
     fn emit(self, metrics: &Metrics) {
         let labels = ConsumerLabels { stage: self.stage, lane: self.lane };
         let _ = metrics.pipeline.consumer_last_message.get_or_create(&labels);
+        let _ = metrics.pipeline.consumer_rejoins.get_or_create(&labels);
         metrics.pipeline.consumer_in_flight.get_or_create(&labels).set(0);
+        metrics.pipeline.consumer_starved.get_or_create(&labels).set(0);
+    }
+}
+
+/// A stage consumer found partitions nobody consumes while it is idle.
+pub struct ConsumerStarved<'a> {
+    pub stage: Stage,
+    pub lane: Lane,
+    pub why: &'a str,
+}
+
+impl Emit for ConsumerStarved<'_> {
+    fn emit(self, metrics: &Metrics) {
+        let labels = ConsumerLabels { stage: self.stage, lane: self.lane };
+        metrics.pipeline.consumer_starved.get_or_create(&labels).set(1);
+        tracing::warn!(
+            stage = self.stage.as_str(),
+            lane = self.lane.as_str(),
+            why = self.why,
+            "Consumer starved: messages wait that nobody consumes; not ready until they move."
+        );
+    }
+}
+
+/// A starved consumer's waiting messages moved again.
+pub struct ConsumerFed {
+    pub stage: Stage,
+    pub lane: Lane,
+}
+
+impl Emit for ConsumerFed {
+    fn emit(self, metrics: &Metrics) {
+        let labels = ConsumerLabels { stage: self.stage, lane: self.lane };
+        metrics.pipeline.consumer_starved.get_or_create(&labels).set(0);
+        tracing::info!(stage = self.stage.as_str(), lane = self.lane.as_str(), "Consumer no longer starved.");
+    }
+}
+
+/// A consumer starved for too long leaves its group to join it again.
+pub struct ConsumerRejoining<'a> {
+    pub stage: Stage,
+    pub lane: Lane,
+    pub why: &'a str,
+}
+
+impl Emit for ConsumerRejoining<'_> {
+    fn emit(self, metrics: &Metrics) {
+        let labels = ConsumerLabels { stage: self.stage, lane: self.lane };
+        metrics.pipeline.consumer_rejoins.get_or_create(&labels).inc();
+        tracing::error!(
+            stage = self.stage.as_str(),
+            lane = self.lane.as_str(),
+            why = self.why,
+            "Consumer leaving its group and joining again with a fresh client, without group.instance.id."
+        );
     }
 }
 
@@ -299,5 +363,6 @@ impl Emit for ConsumerStopped {
             .consumer_in_flight
             .get_or_create(&ConsumerLabels { stage: self.stage, lane: self.lane })
             .set(0);
+        metrics.pipeline.consumer_starved.get_or_create(&ConsumerLabels { stage: self.stage, lane: self.lane }).set(0);
     }
 }

@@ -1,0 +1,229 @@
+//! Telling a consumer that cannot consume: partitions of its topic hold
+//! messages whose group offset has not moved for `starved_after` —
+//! nobody is consuming them, whoever the broker says holds them — while
+//! this consumer is idle or making progress (so the stall is the group's,
+//! not a database outage every consumer waits out) is starved. The consumer says
+//! so (`/readyz`, `orakgarak_consumer_starved`, WARN), and if it is still
+//! starved `rejoin_after` later it leaves its group and joins again with
+//! a fresh client (ERROR, `orakgarak_consumer_rejoins_total`).
+//!
+//! Why a broker's group can end that way, and why the fresh client joins
+//! without `group.instance.id`: README, "Known defects" (tansu 0.6).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// One partition of the stage topic as the group sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionView {
+    pub partition: i32,
+    /// The group's next offset to consume (its committed offset, or the
+    /// first offset when it never committed).
+    pub position: i64,
+    /// Messages after `position`.
+    pub waiting: i64,
+    /// This consumer holds the partition.
+    pub held: bool,
+}
+
+/// What this consumer is doing, for `observe`.
+#[derive(Debug, Clone, Copy)]
+pub struct Activity {
+    /// Messages received and not finished.
+    pub in_flight: usize,
+    /// When it last finished a message.
+    pub last_finished: Option<Instant>,
+}
+
+/// What `observe` concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Consuming, or nothing to consume.
+    Consuming,
+    /// Starved since `since`; `why` says which partitions wait.
+    Starved { since: Instant, why: String },
+    /// Starved for longer than the limit: leave and join again.
+    Rejoin { why: String },
+}
+
+/// Per-partition memory of the group's position, across checks.
+#[derive(Debug)]
+pub struct StarvationWatch {
+    starved_after: Duration,
+    rejoin_after: Duration,
+    /// Each partition's last position and when it was first seen there.
+    positions: HashMap<i32, (i64, Instant)>,
+    starved_since: Option<Instant>,
+}
+
+impl StarvationWatch {
+    pub fn new(starved_after: Duration, rejoin_after: Duration) -> Self {
+        Self { starved_after, rejoin_after, positions: HashMap::new(), starved_since: None }
+    }
+
+    /// Judges one look at the group. A partition this consumer holds
+    /// counts only while it is idle (busy, it is working through it). One
+    /// it does not hold counts while it is idle, or after twice the limit
+    /// while it is busy and has finished a message within the limit (its
+    /// owner may be working through a backlog slower than this one; busy
+    /// without progress, this consumer waits out the same outage as
+    /// everyone).
+    pub fn observe(&mut self, now: Instant, partitions: &[PartitionView], activity: Activity) -> Verdict {
+        let idle = activity.in_flight == 0;
+        let progressing = activity.last_finished.is_some_and(|at| now.duration_since(at) < self.starved_after);
+        let mut stuck = Vec::new();
+        let mut waiting = 0;
+        for view in partitions {
+            let (position, seen) = self.positions.entry(view.partition).or_insert((view.position, now));
+            if *position != view.position {
+                *position = view.position;
+                *seen = now;
+            }
+            let limit = match (view.held, idle, progressing) {
+                (_, true, _) => Some(self.starved_after),
+                (false, false, true) => Some(self.starved_after * 2),
+                _ => None,
+            };
+            if limit.is_some_and(|limit| view.waiting > 0 && now.duration_since(*seen) >= limit) {
+                stuck.push(view);
+                waiting += view.waiting;
+            }
+        }
+        if stuck.is_empty() {
+            self.starved_since = None;
+            return Verdict::Consuming;
+        }
+        let held: Vec<i32> = partitions.iter().filter(|p| p.held).map(|p| p.partition).collect();
+        let stuck_ids: Vec<i32> = stuck.iter().map(|p| p.partition).collect();
+        let stalled =
+            stuck.iter().map(|p| now.duration_since(self.positions[&p.partition].1)).min().unwrap_or_default();
+        let why = format!(
+            "{waiting} messages in partitions {stuck_ids:?} not consumed for {}s; this consumer holds partitions {held:?} and has {} in flight",
+            stalled.as_secs(),
+            activity.in_flight
+        );
+        let since = *self.starved_since.get_or_insert(now);
+        if now.duration_since(since) >= self.rejoin_after {
+            Verdict::Rejoin { why }
+        } else {
+            Verdict::Starved { since, why }
+        }
+    }
+}
+
+/// The group's view of every partition of `topic`: committed offsets from
+/// the group coordinator, watermarks from the partition leaders. Blocking
+/// (librdkafka requests): run it off the async runtime.
+pub fn look<C: ConsumerContext, K: Consumer<C>>(
+    consumer: &K,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> anyhow::Result<Vec<PartitionView>> {
+    let held: Vec<i32> =
+        consumer.assignment()?.elements().iter().filter(|e| e.topic() == topic).map(|e| e.partition()).collect();
+    let mut wanted = TopicPartitionList::new();
+    for partition in 0..partitions {
+        wanted.add_partition(topic, partition);
+    }
+    let committed = consumer.committed_offsets(wanted, timeout)?;
+    let mut views = Vec::new();
+    for partition in 0..partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+        let position = match committed.find_partition(topic, partition).map(|e| e.offset()) {
+            Some(Offset::Offset(offset)) => offset,
+            _ => low,
+        };
+        views.push(PartitionView {
+            partition,
+            position,
+            waiting: (high - position).max(0),
+            held: held.contains(&partition),
+        });
+    }
+    Ok(views)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_secs(20);
+    const REJOIN: Duration = Duration::from_secs(10);
+
+    fn view(partition: i32, position: i64, waiting: i64, held: bool) -> PartitionView {
+        PartitionView { partition, position, waiting, held }
+    }
+
+    const IDLE: Activity = Activity { in_flight: 0, last_finished: None };
+
+    fn busy(last_finished: Option<Instant>) -> Activity {
+        Activity { in_flight: 3, last_finished }
+    }
+
+    #[test]
+    fn partitions_that_nobody_consumes_starve_an_idle_consumer_then_make_it_rejoin() {
+        let start = Instant::now();
+        let mut watch = StarvationWatch::new(LIMIT, REJOIN);
+        // Partition 1 waits with 5 messages; this consumer holds only 0.
+        let group = [view(0, 10, 0, true), view(1, 4, 5, false)];
+        assert_eq!(watch.observe(start, &group, IDLE), Verdict::Consuming);
+        assert_eq!(watch.observe(start + Duration::from_secs(19), &group, IDLE), Verdict::Consuming);
+        let Verdict::Starved { since, why } = watch.observe(start + LIMIT, &group, IDLE) else {
+            panic!("a partition stuck for the limit starves an idle consumer")
+        };
+        assert_eq!(since, start + LIMIT);
+        assert!(why.contains("5 messages in partitions [1]") && why.contains("holds partitions [0]"), "{why}");
+        assert!(matches!(watch.observe(start + LIMIT + Duration::from_secs(9), &group, IDLE), Verdict::Starved { .. }));
+        assert!(matches!(watch.observe(start + LIMIT + REJOIN, &group, IDLE), Verdict::Rejoin { .. }));
+    }
+
+    #[test]
+    fn a_group_whose_offsets_move_or_a_busy_consumer_is_not_starved() {
+        let start = Instant::now();
+        let mut watch = StarvationWatch::new(LIMIT, REJOIN);
+        // Someone consumes partition 1: its offset moves every check.
+        for step in 0..10 {
+            let now = start + Duration::from_secs(step * 10);
+            let group = [view(0, 0, 0, true), view(1, step as i64, 5, false)];
+            assert_eq!(watch.observe(now, &group, IDLE), Verdict::Consuming, "step {step}");
+        }
+        // Nothing moves while this consumer is busy without finishing
+        // anything (a database outage holds everyone): not starved; the
+        // count starts over once it is idle again.
+        let group = [view(0, 0, 0, true), view(1, 9, 5, false)];
+        assert_eq!(watch.observe(start + Duration::from_secs(200), &group, busy(None)), Verdict::Consuming);
+        assert!(matches!(watch.observe(start + Duration::from_secs(201), &group, IDLE), Verdict::Starved { .. }));
+        let stale = Some(start + Duration::from_secs(150));
+        assert!(matches!(watch.observe(start + Duration::from_secs(205), &group, busy(stale)), Verdict::Consuming));
+        assert!(matches!(watch.observe(start + Duration::from_secs(206), &group, IDLE), Verdict::Starved { .. }));
+        // Nothing waiting: consuming, whatever stands still.
+        let drained = [view(0, 0, 0, true), view(1, 14, 0, false)];
+        assert_eq!(watch.observe(start + Duration::from_secs(300), &drained, IDLE), Verdict::Consuming);
+    }
+
+    #[test]
+    fn a_busy_consumer_making_progress_is_starved_by_a_partition_it_does_not_hold_but_not_by_its_own() {
+        let start = Instant::now();
+        let mut watch = StarvationWatch::new(LIMIT, REJOIN);
+        let later = start + LIMIT * 2;
+        let working = busy(Some(later - Duration::from_secs(1)));
+        // Its own partition 0 stands still while it works: not starved.
+        let own = [view(0, 3, 8, true), view(1, 5, 0, false)];
+        assert_eq!(watch.observe(start, &own, working), Verdict::Consuming);
+        assert_eq!(watch.observe(later, &own, working), Verdict::Consuming);
+        // Partition 1, held by nobody that consumes, starves it.
+        let mut watch = StarvationWatch::new(LIMIT, REJOIN);
+        let other = [view(0, 3, 8, true), view(1, 5, 2, false)];
+        assert_eq!(watch.observe(start, &other, working), Verdict::Consuming);
+        // Its owner may be slower than this one: twice the limit, not once.
+        assert_eq!(watch.observe(start + LIMIT, &other, working), Verdict::Consuming);
+        let Verdict::Starved { why, .. } = watch.observe(later, &other, working) else {
+            panic!("messages nobody consumes starve a consumer that is working through its own")
+        };
+        assert!(why.contains("2 messages in partitions [1]") && why.contains("3 in flight"), "{why}");
+    }
+}
