@@ -176,7 +176,6 @@ pub async fn run_consumer<H: StageHandler>(
     let mut watch = StarvationWatch::new(settings.starved_after, settings.rejoin_after);
     let mut starved = false;
     let mut rejoin = None;
-    let mut last_finished = None;
     let mut look_every = tokio::time::interval(LOOK_EVERY);
     look_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut look: Option<JoinHandle<anyhow::Result<Vec<PartitionView>>>> = None;
@@ -225,7 +224,7 @@ pub async fn run_consumer<H: StageHandler>(
                     }
                     Err(error) => anyhow::bail!("looking at the group's offsets failed: {error}"),
                 };
-                let activity = Activity { in_flight: tracker.in_flight(), last_finished };
+                let activity = Activity { in_flight: tracker.in_flight() };
                 match watch.observe(Instant::now(), &views, activity) {
                     Verdict::Consuming => {
                         if std::mem::take(&mut starved) {
@@ -251,7 +250,6 @@ pub async fn run_consumer<H: StageHandler>(
                 // leaves a message unfinished: end, be restarted, redeliver.
                 let done = joined.map_err(|e| anyhow::anyhow!("message task failed: {e}"))?;
                 if finish(&mut tracker, &consumer, &topic, &done) {
-                    last_finished = Some(Instant::now());
                     MessageFinished { stage, lane }.emit(&metrics);
                 }
                 if let Some(queue) = waiting.get_mut(&done.key) {
@@ -306,14 +304,14 @@ pub async fn run_consumer<H: StageHandler>(
     tracing::info!(stage = stage.as_str(), lane = lane.as_str(), "Consumer stopped.");
     let Some(why) = rejoin else { return Ok(()) };
     membership.go_dynamic();
-    if is_static {
-        // A static member does not leave its group when closed: rejoin
-        // once the broker has let its session lapse, so the new member's
-        // join finds the group without it. A dynamic one has left.
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(kafka.session_timeout() + Duration::from_secs(1)) => {}
-        }
+    // Rejoin once the broker has let this member's session lapse: a static
+    // member does not leave its group when closed, and the new member's
+    // join must find the group without it. (A dynamic one has left; the
+    // pause still keeps starved consumers from rebalancing a group over
+    // and over.)
+    tokio::select! {
+        _ = shutdown.cancelled() => return Ok(()),
+        _ = tokio::time::sleep(kafka.session_timeout() + Duration::from_secs(1)) => {}
     }
     anyhow::bail!("left its group starved ({why}); joining again with a fresh client")
 }

@@ -1,8 +1,7 @@
-//! Telling a consumer that cannot consume: partitions of its topic hold
-//! messages whose group offset has not moved for `starved_after` —
-//! nobody is consuming them, whoever the broker says holds them — while
-//! this consumer is idle or making progress (so the stall is the group's,
-//! not a database outage every consumer waits out) is starved. The consumer says
+//! Telling a consumer that cannot consume: an idle stage consumer while
+//! partitions of its topic hold messages whose group offset has not moved
+//! for `starved_after` — nobody is consuming them, whoever the broker says
+//! holds them — is starved. The consumer says
 //! so (`/readyz`, `orakgarak_consumer_starved`, WARN), and if it is still
 //! starved `rejoin_after` later it leaves its group and joins again with
 //! a fresh client (ERROR, `orakgarak_consumer_rejoins_total`).
@@ -34,8 +33,6 @@ pub struct PartitionView {
 pub struct Activity {
     /// Messages received and not finished.
     pub in_flight: usize,
-    /// When it last finished a message.
-    pub last_finished: Option<Instant>,
 }
 
 /// What `observe` concluded.
@@ -64,16 +61,12 @@ impl StarvationWatch {
         Self { starved_after, rejoin_after, positions: HashMap::new(), starved_since: None }
     }
 
-    /// Judges one look at the group. A partition this consumer holds
-    /// counts only while it is idle (busy, it is working through it). One
-    /// it does not hold counts while it is idle, or after twice the limit
-    /// while it is busy and has finished a message within the limit (its
-    /// owner may be working through a backlog slower than this one; busy
-    /// without progress, this consumer waits out the same outage as
-    /// everyone).
+    /// Judges one look at the group. Only an idle consumer judges: a busy
+    /// one is working through its own backlog, or waiting out the same
+    /// outage as everyone, and the others' offsets may stand still for as
+    /// long as its own do.
     pub fn observe(&mut self, now: Instant, partitions: &[PartitionView], activity: Activity) -> Verdict {
         let idle = activity.in_flight == 0;
-        let progressing = activity.last_finished.is_some_and(|at| now.duration_since(at) < self.starved_after);
         let mut stuck = Vec::new();
         let mut waiting = 0;
         for view in partitions {
@@ -82,12 +75,7 @@ impl StarvationWatch {
                 *position = view.position;
                 *seen = now;
             }
-            let limit = match (view.held, idle, progressing) {
-                (_, true, _) => Some(self.starved_after),
-                (false, false, true) => Some(self.starved_after * 2),
-                _ => None,
-            };
-            if limit.is_some_and(|limit| view.waiting > 0 && now.duration_since(*seen) >= limit) {
+            if idle && view.waiting > 0 && now.duration_since(*seen) >= self.starved_after {
                 stuck.push(view);
                 waiting += view.waiting;
             }
@@ -158,11 +146,8 @@ mod tests {
         PartitionView { partition, position, waiting, held }
     }
 
-    const IDLE: Activity = Activity { in_flight: 0, last_finished: None };
-
-    fn busy(last_finished: Option<Instant>) -> Activity {
-        Activity { in_flight: 3, last_finished }
-    }
+    const IDLE: Activity = Activity { in_flight: 0 };
+    const BUSY: Activity = Activity { in_flight: 3 };
 
     #[test]
     fn partitions_that_nobody_consumes_starve_an_idle_consumer_then_make_it_rejoin() {
@@ -191,39 +176,16 @@ mod tests {
             let group = [view(0, 0, 0, true), view(1, step as i64, 5, false)];
             assert_eq!(watch.observe(now, &group, IDLE), Verdict::Consuming, "step {step}");
         }
-        // Nothing moves while this consumer is busy without finishing
-        // anything (a database outage holds everyone): not starved; the
-        // count starts over once it is idle again.
+        // Nothing moves while this consumer is busy (its own backlog, or a
+        // database outage that holds everyone): not starved; the count
+        // starts over once it is idle again.
         let group = [view(0, 0, 0, true), view(1, 9, 5, false)];
-        assert_eq!(watch.observe(start + Duration::from_secs(200), &group, busy(None)), Verdict::Consuming);
+        assert_eq!(watch.observe(start + Duration::from_secs(200), &group, BUSY), Verdict::Consuming);
         assert!(matches!(watch.observe(start + Duration::from_secs(201), &group, IDLE), Verdict::Starved { .. }));
-        let stale = Some(start + Duration::from_secs(150));
-        assert!(matches!(watch.observe(start + Duration::from_secs(205), &group, busy(stale)), Verdict::Consuming));
+        assert!(matches!(watch.observe(start + Duration::from_secs(205), &group, BUSY), Verdict::Consuming));
         assert!(matches!(watch.observe(start + Duration::from_secs(206), &group, IDLE), Verdict::Starved { .. }));
         // Nothing waiting: consuming, whatever stands still.
         let drained = [view(0, 0, 0, true), view(1, 14, 0, false)];
         assert_eq!(watch.observe(start + Duration::from_secs(300), &drained, IDLE), Verdict::Consuming);
-    }
-
-    #[test]
-    fn a_busy_consumer_making_progress_is_starved_by_a_partition_it_does_not_hold_but_not_by_its_own() {
-        let start = Instant::now();
-        let mut watch = StarvationWatch::new(LIMIT, REJOIN);
-        let later = start + LIMIT * 2;
-        let working = busy(Some(later - Duration::from_secs(1)));
-        // Its own partition 0 stands still while it works: not starved.
-        let own = [view(0, 3, 8, true), view(1, 5, 0, false)];
-        assert_eq!(watch.observe(start, &own, working), Verdict::Consuming);
-        assert_eq!(watch.observe(later, &own, working), Verdict::Consuming);
-        // Partition 1, held by nobody that consumes, starves it.
-        let mut watch = StarvationWatch::new(LIMIT, REJOIN);
-        let other = [view(0, 3, 8, true), view(1, 5, 2, false)];
-        assert_eq!(watch.observe(start, &other, working), Verdict::Consuming);
-        // Its owner may be slower than this one: twice the limit, not once.
-        assert_eq!(watch.observe(start + LIMIT, &other, working), Verdict::Consuming);
-        let Verdict::Starved { why, .. } = watch.observe(later, &other, working) else {
-            panic!("messages nobody consumes starve a consumer that is working through its own")
-        };
-        assert!(why.contains("2 messages in partitions [1]") && why.contains("3 in flight"), "{why}");
     }
 }
