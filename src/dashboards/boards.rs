@@ -162,14 +162,14 @@ fn pipeline(t: &AlertThresholds) -> Dashboard {
             .query(&format!("sum by (task) (orakgarak_task_running{{{J}}})"), "{{task}}").min_zero())
         .add(ts("Task restarts", "Supervised tasks that failed, returned or panicked and were restarted, by task.", "short")
             .query(&format!("sum by (task) (increase(orakgarak_task_restarts_total{{{J}}}[$__rate_interval]))"), "{{task}}").min_zero())
-        .add(ts("Starved consumers and rejoins", "Stage consumers that hold, or see, messages nobody consumes (1 while /readyz is 503 for it), and how often one left its group to rejoin with a fresh client.", "short")
-            .query(&format!("sum by (stage, lane) (orakgarak_consumer_starved{{{J}}})"), "starved {{stage}} {{lane}}")
-            .query(&format!("sum by (stage, lane) (increase(orakgarak_consumer_rejoins_total{{{J}}}[$__rate_interval]))"), "rejoined {{stage}} {{lane}}").min_zero())
         .add(ts("Since a consumer last finished a message", "Seconds since each stage consumer last finished a message (newest over instances). Growing while uploads wait is a stalled pipeline (PipelineStalled).", "s")
             .query(&format!("time() - max by (stage, lane) (orakgarak_consumer_last_message_timestamp_seconds{{{J}}} > 0)"), "{{stage}} {{lane}}").min_zero())
         .add(ts("Messages in flight", "Messages each stage consumer has received and not finished (running, queued behind the same upload, or waiting for the database); stage runs cut off by their time limit.", "short")
             .query(&format!("sum by (stage, lane) (orakgarak_consumer_in_flight{{{J}}})"), "{{stage}} {{lane}}")
             .query(&format!("sum by (stage) (increase(orakgarak_stage_timeouts_total{{{J}}}[$__rate_interval]))"), "timed out {{stage}}").min_zero())
+        .add(ts("Starved consumers and rejoins", "Stage consumers that hold, or see, messages nobody consumes (1 while /readyz is 503 for it), and how often one left its group to rejoin with a fresh client.", "short")
+            .query(&format!("sum by (stage, lane) (orakgarak_consumer_starved{{{J}}})"), "starved {{stage}} {{lane}}")
+            .query(&format!("sum by (stage, lane) (increase(orakgarak_consumer_rejoins_total{{{J}}}[$__rate_interval]))"), "rejoined {{stage}} {{lane}}").min_zero())
         .build()
 }
 
