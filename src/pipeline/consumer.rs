@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::engine::Engine;
 use super::offsets::{Epoch, OffsetTracker};
 use super::stage::StageHandler;
-use super::starvation::{self, Activity, PartitionView, StarvationWatch, Verdict};
+use super::starvation::{self, PartitionView, StarvationWatch, Verdict};
 use super::KafkaClients;
 use crate::domain::Stage;
 use crate::supervisor::Health;
@@ -224,8 +224,7 @@ pub async fn run_consumer<H: StageHandler>(
                     }
                     Err(error) => anyhow::bail!("looking at the group's offsets failed: {error}"),
                 };
-                let activity = Activity { in_flight: tracker.in_flight() };
-                match watch.observe(Instant::now(), &views, activity) {
+                match watch.observe(Instant::now(), &views, tracker.in_flight() == 0) {
                     Verdict::Consuming => {
                         if std::mem::take(&mut starved) {
                             health.set_problem(task, None);

@@ -28,13 +28,6 @@ pub struct PartitionView {
     pub held: bool,
 }
 
-/// What this consumer is doing, for `observe`.
-#[derive(Debug, Clone, Copy)]
-pub struct Activity {
-    /// Messages received and not finished.
-    pub in_flight: usize,
-}
-
 /// What `observe` concluded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -61,23 +54,25 @@ impl StarvationWatch {
         Self { starved_after, rejoin_after, positions: HashMap::new(), starved_since: None }
     }
 
-    /// Judges one look at the group. Only an idle consumer judges: a busy
-    /// one is working through its own backlog, or waiting out the same
-    /// outage as everyone, and the others' offsets may stand still for as
-    /// long as its own do.
-    pub fn observe(&mut self, now: Instant, partitions: &[PartitionView], activity: Activity) -> Verdict {
-        let idle = activity.in_flight == 0;
+    /// Judges one look at the group. `idle`: this consumer has nothing in
+    /// flight. Only an idle consumer judges: a busy one is working through
+    /// its own backlog, or waiting out the same outage as everyone, and
+    /// the others' offsets may stand still for as long as its own do.
+    pub fn observe(&mut self, now: Instant, partitions: &[PartitionView], idle: bool) -> Verdict {
         let mut stuck = Vec::new();
         let mut waiting = 0;
+        let mut stalled = Duration::MAX;
         for view in partitions {
             let (position, seen) = self.positions.entry(view.partition).or_insert((view.position, now));
             if *position != view.position {
                 *position = view.position;
                 *seen = now;
             }
-            if idle && view.waiting > 0 && now.duration_since(*seen) >= self.starved_after {
-                stuck.push(view);
+            let still = now.duration_since(*seen);
+            if idle && view.waiting > 0 && still >= self.starved_after {
+                stuck.push(view.partition);
                 waiting += view.waiting;
+                stalled = stalled.min(still);
             }
         }
         if stuck.is_empty() {
@@ -85,13 +80,9 @@ impl StarvationWatch {
             return Verdict::Consuming;
         }
         let held: Vec<i32> = partitions.iter().filter(|p| p.held).map(|p| p.partition).collect();
-        let stuck_ids: Vec<i32> = stuck.iter().map(|p| p.partition).collect();
-        let stalled =
-            stuck.iter().map(|p| now.duration_since(self.positions[&p.partition].1)).min().unwrap_or_default();
         let why = format!(
-            "{waiting} messages in partitions {stuck_ids:?} not consumed for {}s; this consumer holds partitions {held:?} and has {} in flight",
-            stalled.as_secs(),
-            activity.in_flight
+            "{waiting} messages in partitions {stuck:?} not consumed for {}s; this consumer holds partitions {held:?} and has nothing in flight",
+            stalled.as_secs()
         );
         let since = *self.starved_since.get_or_insert(now);
         if now.duration_since(since) >= self.rejoin_after {
@@ -146,8 +137,8 @@ mod tests {
         PartitionView { partition, position, waiting, held }
     }
 
-    const IDLE: Activity = Activity { in_flight: 0 };
-    const BUSY: Activity = Activity { in_flight: 3 };
+    const IDLE: bool = true;
+    const BUSY: bool = false;
 
     #[test]
     fn partitions_that_nobody_consumes_starve_an_idle_consumer_then_make_it_rejoin() {

@@ -2,6 +2,7 @@
 //! settings (same database, topics, groups and bucket), to kill with SIGKILL
 //! and start again as a crashing pod would be.
 
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -12,10 +13,33 @@ pub fn log_path(settings: &Settings) -> PathBuf {
     std::env::temp_dir().join(format!("{}-worker.log", settings.kafka.group_prefix))
 }
 
+/// A worker process, killed when dropped (a failing test leaves none behind).
+pub struct Worker(Child);
+
+impl Deref for Worker {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for Worker {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts a worker. `identity` is its stable `group.instance.id` (static
 /// membership: a restarted worker takes its place in each group), `None`
 /// for dynamic membership.
-pub fn spawn(settings: &Settings, identity: Option<&str>) -> Child {
+pub fn spawn(settings: &Settings, identity: Option<&str>) -> Worker {
     let root = env!("CARGO_MANIFEST_DIR");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -40,5 +64,5 @@ pub fn spawn(settings: &Settings, identity: Option<&str>) -> Child {
     if let Some(identity) = identity {
         command.env("ORAKGARAK__KAFKA__CONSUMER__GROUP.INSTANCE.ID", identity);
     }
-    command.spawn().expect("the orakgarak binary starts")
+    Worker(command.spawn().expect("the orakgarak binary starts"))
 }
