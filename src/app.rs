@@ -14,7 +14,9 @@ use crate::api::{self, ApiState};
 use crate::config::Settings;
 use crate::domain::Stage;
 use crate::pipeline::{self, ConsumerSpec, Engine, KafkaClients, Membership, Relay, StageHandler, Topics};
-use crate::stages::{AnalysisPermits, Analyzer, ConvertSettings, Converter, ModelServer, Recommender};
+use crate::stages::{
+    AnalysisPermits, Analyzer, CatalogSnapshots, ConvertSettings, Converter, ModelServer, Recommender,
+};
 use crate::storage::ObjectStore;
 use crate::store::Store;
 use crate::supervisor::{Health, Supervisor};
@@ -133,9 +135,11 @@ impl App {
         Ok(Self { settings: Arc::new(settings), store, objects, metrics, topics, kafka, http })
     }
 
-    /// Schema, topics and bucket: everything `migrate` sets up.
+    /// Schema, bundled songs, topics and bucket: everything `migrate` sets up.
     pub async fn prepare(&self) -> anyhow::Result<()> {
         self.store.migrate().await.context("database migration failed")?;
+        let bundled = crate::catalog::load_bundled(&self.settings.catalog.path)?;
+        crate::store::catalog::seed(self.store.pool(), &bundled).await.context("cannot seed the bundled songs")?;
         pipeline::ensure_topics(&self.settings.kafka, &self.topics.all()).await?;
         self.objects.ensure_bucket().await.context("cannot create the bucket")?;
         Ok(())
@@ -169,6 +173,7 @@ impl App {
                 topics: self.topics.clone(),
                 metrics: self.metrics.clone(),
                 tokens: Arc::new(api::TokenVerifier::new(&self.settings.auth, self.http.clone())?),
+                recommender: Arc::new(self.recommender()),
             });
             let stop = shutdown.clone();
             tasks.push(tokio::spawn(async move {
@@ -223,13 +228,17 @@ impl App {
                     self.spawn_stage(handler, &roles.lanes, &membership, &supervisor, &shutdown, &mut tasks);
                 }
                 Stage::Recommend => {
-                    let handler = Recommender::load(&self.settings.catalog)?;
-                    tracing::info!(songs = handler.catalog.songs.len(), "Catalog loaded.");
+                    let handler = self.recommender();
                     self.spawn_stage(handler, &roles.lanes, &membership, &supervisor, &shutdown, &mut tasks);
                 }
             }
         }
         Ok(Running { api_addr, metrics_addr, shutdown, health: supervisor.health, tasks })
+    }
+
+    /// Ranks the catalogue in PostgreSQL, re-read when it changes.
+    pub fn recommender(&self) -> Recommender {
+        Recommender::new(CatalogSnapshots::from_database(self.store.pool().clone()), &self.settings.catalog)
     }
 
     pub fn watchdog(&self) -> crate::watchdog::Watchdog {

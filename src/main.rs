@@ -46,7 +46,7 @@ async fn run(command: Command, settings: Settings, metrics: Metrics) -> anyhow::
         Command::Dlq(args) => commands::dlq::run(settings, &args).await,
         Command::Demo(args) => commands::demo::run(settings, &args).await,
         Command::Token(args) => commands::token::run(&settings, &args),
-        Command::Catalog(args) => commands::catalog::run(&settings, &args),
+        Command::Catalog(args) => commands::catalog::run(&settings, &args).await,
         Command::Analyze(args) => commands::analyze::run(&settings, &args),
         Command::Dashboards(args) => commands::dashboards::run(&args),
         Command::Drill(args) => commands::drill::run(settings, &args).await,

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::model_server::{ModelServer, DOWN, HANGING, HEALTHY};
-use common::{at, fixture, spawn_app, spawn_app_with, states, HAPPY_PATH};
+use common::{at, fixture, spawn_app, spawn_app_with, states, TestApp, HAPPY_PATH};
 use orakgarak::pipeline::dlq::replay;
 use orakgarak::pipeline::{StageMessage, Trigger};
 use rdkafka::producer::FutureRecord;
@@ -164,12 +164,14 @@ async fn uploads_are_checked_at_the_api_and_at_the_store() {
         client.create_upload("take.ogg", "audio/ogg", bytes.len() as u64, Some("key-1")).await.expect("POST");
     assert_eq!(status, 201);
     assert_eq!(created["required_headers"]["content-length"], bytes.len().to_string());
-    let put = client.put_object(&created, bytes[..bytes.len() - 100].to_vec()).await.expect("PUT");
-    assert_eq!(put, 403, "a short body must be refused by the store");
+    let key = format!("raw/{}/take.ogg", created["upload_id"].as_str().expect("id"));
+    let short = client.put_object(&created, bytes[..bytes.len() - 100].to_vec()).await;
+    assert_store_refused(&app, &key, short, "a short body").await;
     let mut tampered = created.clone();
     tampered["put_url"] =
         json!(created["put_url"].as_str().expect("url").replace("X-Amz-Signature=", "X-Amz-Signature=0"));
-    assert!(client.put_object(&tampered, bytes.clone()).await.expect("PUT") >= 400);
+    let forged = client.put_object(&tampered, bytes.clone()).await;
+    assert_store_refused(&app, &key, forged, "a forged signature").await;
 
     // Idempotency-Key: the same upload again, not a new one.
     let (status, again) =
@@ -185,7 +187,6 @@ async fn uploads_are_checked_at_the_api_and_at_the_store() {
     assert_eq!(unauthenticated.status().as_u16(), 401);
 
     // Forged and malformed events are refused and change nothing.
-    let key = format!("raw/{id}/take.ogg");
     let mut forger = app.client_for("alice");
     forger.event_token = "guess".into();
     assert_eq!(forger.notify_created(&key, bytes.len() as u64).await.expect("POST").0, 401);
@@ -204,6 +205,25 @@ async fn uploads_are_checked_at_the_api_and_at_the_store() {
     assert_eq!(states(&upload), ["CREATED", "REJECTED"]);
     assert!(upload["error"].as_str().is_some_and(|e| e.contains("declared")));
     app.stop().await;
+}
+
+/// The store refused the PUT: it answered 4xx, or it answered and hung up
+/// before the body was through (S3 does not read the body of a request it
+/// refuses, so the client may see its write cut off instead of the 403) —
+/// either way it holds no object under `key`.
+async fn assert_store_refused(app: &TestApp, key: &str, put: anyhow::Result<u16>, what: &str) {
+    match put {
+        Ok(status) => assert!((400..500).contains(&status), "{what}: the store answered {status}"),
+        Err(e) => {
+            let cut = e.chain().any(|cause| {
+                cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                    matches!(io.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
+                })
+            });
+            assert!(cut, "{what}: the PUT failed otherwise than by the store hanging up: {e:#}");
+        }
+    }
+    assert_eq!(app.app.objects.head(key).await.expect("HEAD"), None, "{what}: the store kept the object");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,5 +1,5 @@
-//! The public HTTP API: uploads (presigned PUTs), upload status, and the
-//! object-created webhook. Handlers write to PostgreSQL (and its outbox)
+//! The public HTTP API: uploads (presigned PUTs), upload status and
+//! recommendations, the song catalogue, and the object-created webhook. Handlers write to PostgreSQL (and its outbox)
 //! only; they never talk to Kafka.
 
 mod auth;
@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod middleware;
 mod request_trace;
+mod songs;
 mod uploads;
 
 pub use auth::{mint_token, Claims, TokenVerifier};
@@ -19,6 +20,7 @@ use axum::Router;
 
 use crate::config::Settings;
 use crate::pipeline::Topics;
+use crate::stages::Recommender;
 use crate::storage::ObjectStore;
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -31,12 +33,16 @@ pub struct ApiState {
     pub topics: Topics,
     pub metrics: Metrics,
     pub tokens: Arc<auth::TokenVerifier>,
+    /// Ranks songs for an upload's recommendations with filters.
+    pub recommender: Arc<Recommender>,
 }
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/uploads", post(uploads::create))
         .route("/v1/uploads/{id}", get(uploads::show))
+        .route("/v1/uploads/{id}/recommendations", get(songs::recommendations))
+        .route("/v1/songs", get(songs::list))
         .route("/v1/events/s3", post(events::object_created))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))

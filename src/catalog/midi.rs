@@ -1,11 +1,11 @@
-//! Imports a song's range from the melody track of a Standard MIDI File.
+//! A song's melody from a Standard MIDI File: its notes with their
+//! lengths in ticks, the sequence's name and its key signature.
 
-use midly::{MidiMessage, Smf, TrackEventKind};
+use std::collections::HashMap;
 
-use super::SongEntry;
-use crate::domain::Note;
+use midly::{MetaMessage, MidiMessage, Smf, TrackEventKind};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum MidiImportError {
     #[error("not a Standard MIDI File: {0}")]
     Parse(String),
@@ -15,36 +15,26 @@ pub enum MidiImportError {
     NoMelody(usize),
 }
 
+/// The melody of a MIDI file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MidiSong {
+    /// The first track's name (the sequence name), if it has one.
+    pub title: Option<String>,
+    /// The first key signature, e.g. "G major", "E minor".
+    pub key: Option<String>,
+    /// `(midi, ticks)` of every sung note.
+    pub notes: Vec<(i32, f64)>,
+}
+
 /// A melody needs at least this many notes to be told from a stray cue.
 const MIN_MELODY_NOTES: usize = 8;
 /// General MIDI puts percussion on channel 10 (index 9): never a melody.
 const DRUM_CHANNEL: u8 = 9;
 
-/// Builds a catalogue entry from `bytes`. The melody is `track` when given,
-/// else the non-drum track with the highest mean pitch (the tune usually
-/// sits above the accompaniment).
-pub fn import_midi(
-    bytes: &[u8],
-    track: Option<usize>,
-    id: &str,
-    title: &str,
-    artist: &str,
-    licence: &str,
-) -> Result<SongEntry, MidiImportError> {
+/// Reads the melody: `track` when given, else the non-drum track with the
+/// highest mean pitch (the tune usually sits above the accompaniment).
+pub fn read_midi(bytes: &[u8], track: Option<usize>) -> Result<MidiSong, MidiImportError> {
     let smf = Smf::parse(bytes).map_err(|e| MidiImportError::Parse(e.to_string()))?;
-    let notes_of = |events: &[midly::TrackEvent]| -> Vec<u8> {
-        events
-            .iter()
-            .filter_map(|e| match e.kind {
-                TrackEventKind::Midi { channel, message: MidiMessage::NoteOn { key, vel } }
-                    if vel > 0 && channel.as_int() != DRUM_CHANNEL =>
-                {
-                    Some(key.as_int())
-                }
-                _ => None,
-            })
-            .collect()
-    };
     let notes = match track {
         Some(index) => {
             let events = smf.tracks.get(index).ok_or(MidiImportError::NoSuchTrack(index, smf.tracks.len()))?;
@@ -61,22 +51,60 @@ pub fn import_midi(
     if notes.len() < MIN_MELODY_NOTES {
         return Err(MidiImportError::NoMelody(MIN_MELODY_NOTES));
     }
-    let name = |midi: u8| Note::from_midi(i32::from(midi)).map(Note::name).unwrap_or_default();
-    let lowest = notes.iter().min().copied().unwrap_or(0);
-    let highest = notes.iter().max().copied().unwrap_or(0);
-    Ok(SongEntry {
-        id: id.into(),
-        title: title.into(),
-        artist: artist.into(),
-        licence: licence.into(),
-        melody: None,
-        lowest: Some(name(lowest)),
-        highest: Some(name(highest)),
-    })
+    let metas = || {
+        smf.tracks.iter().flatten().filter_map(|e| if let TrackEventKind::Meta(m) = e.kind { Some(m) } else { None })
+    };
+    let title = smf.tracks.first().into_iter().flatten().find_map(|e| match e.kind {
+        TrackEventKind::Meta(MetaMessage::TrackName(name)) => {
+            Some(String::from_utf8_lossy(name).trim().to_owned()).filter(|n| !n.is_empty())
+        }
+        _ => None,
+    });
+    let key = metas().find_map(|m| match m {
+        MetaMessage::KeySignature(sharps, minor) => key_name(sharps, minor),
+        _ => None,
+    });
+    Ok(MidiSong { title, key, notes })
 }
 
-fn mean(notes: &[u8]) -> f64 {
-    notes.iter().map(|n| f64::from(*n)).sum::<f64>() / notes.len().max(1) as f64
+/// `(midi, ticks held)` of the non-drum notes of a track, in order of their
+/// ends; a note still held at the end of the track is dropped.
+fn notes_of(events: &[midly::TrackEvent]) -> Vec<(i32, f64)> {
+    let mut now = 0u64;
+    let mut held: HashMap<(u8, u8), u64> = HashMap::new();
+    let mut notes = Vec::new();
+    for event in events {
+        now += u64::from(event.delta.as_int());
+        let TrackEventKind::Midi { channel, message } = event.kind else { continue };
+        if channel.as_int() == DRUM_CHANNEL {
+            continue;
+        }
+        let (key, on) = match message {
+            MidiMessage::NoteOn { key, vel } => (key.as_int(), vel > 0),
+            MidiMessage::NoteOff { key, .. } => (key.as_int(), false),
+            _ => continue,
+        };
+        if let Some(start) = held.remove(&(channel.as_int(), key)) {
+            if now > start {
+                notes.push((i32::from(key), (now - start) as f64));
+            }
+        }
+        if on {
+            held.insert((channel.as_int(), key), now);
+        }
+    }
+    notes
+}
+
+fn key_name(sharps: i8, minor: bool) -> Option<String> {
+    const MAJOR: [&str; 15] = ["Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#"];
+    const MINOR: [&str; 15] = ["Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#", "D#", "A#"];
+    let index = usize::try_from(i16::from(sharps) + 7).ok().filter(|i| *i < 15)?;
+    Some(if minor { format!("{} minor", MINOR[index]) } else { format!("{} major", MAJOR[index]) })
+}
+
+fn mean(notes: &[(i32, f64)]) -> f64 {
+    notes.iter().map(|(n, _)| f64::from(*n)).sum::<f64>() / notes.len().max(1) as f64
 }
 
 #[cfg(test)]
@@ -103,12 +131,19 @@ pub(crate) mod tests {
             events.push(TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::EndOfTrack) });
             events
         };
+        let mut bass_track = track(bass, 1);
+        bass_track
+            .insert(0, TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::TrackName(b"Bass")) });
+        bass_track.insert(
+            1,
+            TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::KeySignature(1, false)) },
+        );
         let mut drums = track(&[100; 12], DRUM_CHANNEL);
         drums.truncate(24);
         drums.push(TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::EndOfTrack) });
         let smf = Smf {
             header: Header::new(Format::Parallel, Timing::Metrical(480.into())),
-            tracks: vec![track(bass, 1), track(melody, 0), drums],
+            tracks: vec![bass_track, track(melody, 0), drums],
         };
         let mut out = Vec::new();
         smf.write_std(&mut out).expect("in-memory write");
@@ -120,19 +155,22 @@ pub(crate) mod tests {
         let melody = [60, 62, 64, 65, 67, 69, 67, 65, 64, 62, 60, 72];
         let bass = [36, 43, 36, 43, 41, 48, 36, 43, 36, 40];
         let bytes = two_track_midi(&melody, &bass);
-        let entry = import_midi(&bytes, None, "x", "X", "A", "pd").expect("import");
-        assert_eq!((entry.lowest.as_deref(), entry.highest.as_deref()), (Some("C4"), Some("C5")));
-        let bass_entry = import_midi(&bytes, Some(0), "x", "X", "A", "pd").expect("explicit track");
-        assert_eq!(bass_entry.lowest.as_deref(), Some("C2"));
-        assert!(entry.to_song().is_ok());
+        let song = read_midi(&bytes, None).expect("import");
+        let pitches = |s: &MidiSong| s.notes.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+        assert_eq!(pitches(&song), melody.map(i32::from));
+        assert!(song.notes.iter().all(|(_, ticks)| *ticks == 480.0), "each note is held 480 ticks");
+        assert_eq!(song.key.as_deref(), Some("G major"));
+        assert_eq!(song.title.as_deref(), Some("Bass"), "the first track's name");
+        let bass = read_midi(&bytes, Some(0)).expect("explicit track");
+        assert_eq!(pitches(&bass).into_iter().min(), Some(36));
     }
 
     #[test]
     fn garbage_and_missing_tracks_are_clear_errors() {
-        assert!(matches!(import_midi(b"RIFF....", None, "x", "X", "A", "pd"), Err(MidiImportError::Parse(_))));
+        assert!(matches!(read_midi(b"RIFF....", None), Err(MidiImportError::Parse(_))));
         let bytes = two_track_midi(&[60; 10], &[40; 10]);
-        assert!(matches!(import_midi(&bytes, Some(7), "x", "X", "A", "pd"), Err(MidiImportError::NoSuchTrack(7, 3))));
+        assert_eq!(read_midi(&bytes, Some(7)), Err(MidiImportError::NoSuchTrack(7, 3)));
         let sparse = two_track_midi(&[60, 62], &[40]);
-        assert!(matches!(import_midi(&sparse, None, "x", "X", "A", "pd"), Err(MidiImportError::NoMelody(_))));
+        assert_eq!(read_midi(&sparse, None), Err(MidiImportError::NoMelody(8)));
     }
 }

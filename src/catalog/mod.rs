@@ -1,125 +1,169 @@
-//! The song catalogue: loading, range matching with key shifts, and the
-//! MIDI importer operators use to load their own songs.
+//! The song catalogue: songs read from UltraStar and MIDI files (and the
+//! bundled public-domain melodies), the facts kept about where each part
+//! sits, and the ranking of songs for a singer's range.
+//!
+//! The catalogue itself lives in PostgreSQL (`store::catalog`); this module
+//! knows nothing of storage.
 
-mod matching;
+mod bundled;
+mod import;
 mod midi;
+mod profile;
+mod ranking;
+mod ultrastar;
 
-pub use matching::{recommend, Recommendation};
-pub use midi::{import_midi, MidiImportError};
+pub use bundled::load_bundled;
+pub use import::{find_song_files, read_song, SongFile};
+pub use midi::{read_midi, MidiImportError, MidiSong};
+pub use profile::{octaves_into_voice, PitchProfile, Placement, VOICE};
+pub use ranking::{rank, Filters, Recommendation, Snapshot};
+pub use ultrastar::{looks_like_ultrastar, parse as parse_ultrastar, UltraStarError, UltraStarSong};
 
-use std::path::Path;
-
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Note;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Song {
-    pub id: String,
-    pub title: String,
-    pub artist: String,
-    pub licence: String,
-    pub lowest: Note,
-    pub highest: Note,
+/// A part's sung notes as read from a file: MIDI number and length (in
+/// beats, ticks or seconds: only proportions within the part matter).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SungPart {
+    /// The singer's name in a duet, empty for a solo song.
+    pub name: String,
+    pub notes: Vec<(i32, f64)>,
 }
 
-/// One catalogue entry as written in YAML.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SongEntry {
-    pub id: String,
-    pub title: String,
-    pub artist: String,
-    pub licence: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub melody: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lowest: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub highest: Option<String>,
+/// Where a song came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Bundled,
+    UltraStar,
+    Midi,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CatalogFile {
-    songs: Vec<SongEntry>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Catalog {
-    pub songs: Vec<Song>,
-}
-
-impl SongEntry {
-    pub fn to_song(&self) -> Result<Song, String> {
-        let (lowest, highest) = match (&self.melody, &self.lowest, &self.highest) {
-            (Some(melody), None, None) => {
-                let notes = melody.split_whitespace().map(Note::parse_name).collect::<Result<Vec<_>, _>>()?;
-                let lowest = notes.iter().min().copied().ok_or("empty melody")?;
-                let highest = notes.iter().max().copied().ok_or("empty melody")?;
-                (lowest, highest)
-            }
-            (None, Some(lo), Some(hi)) => (Note::parse_name(lo)?, Note::parse_name(hi)?),
-            _ => return Err("give either `melody` or both `lowest` and `highest`".into()),
-        };
-        if lowest > highest {
-            return Err(format!("lowest {lowest} is above highest {highest}"));
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bundled => "bundled",
+            Self::UltraStar => "ultrastar",
+            Self::Midi => "midi",
         }
-        Ok(Song {
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Bundled, Self::UltraStar, Self::Midi].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// One song of the catalogue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Song {
+    /// Derived from the song's content (see `import`), so re-importing a
+    /// moved or renamed file updates the same song.
+    pub id: String,
+    pub title: String,
+    pub artist: String,
+    pub language: Option<String>,
+    pub genre: Option<String>,
+    pub year: Option<i32>,
+    /// The key the song is written in, where the file says.
+    pub original_key: Option<String>,
+    pub licence: Option<String>,
+    pub source: Source,
+    /// One part for a solo song; one per singer for a duet.
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    pub name: String,
+    pub profile: PitchProfile,
+}
+
+/// What `catalog show` and the API tell about a song.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SongFacts {
+    pub id: String,
+    pub title: String,
+    pub artist: String,
+    pub language: Option<String>,
+    pub genre: Option<String>,
+    pub year: Option<i32>,
+    pub original_key: Option<String>,
+    pub licence: Option<String>,
+    pub source: Source,
+    pub duet: bool,
+    pub lowest: String,
+    pub highest: String,
+    pub parts: Vec<PartFacts>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PartFacts {
+    pub name: String,
+    pub lowest: String,
+    pub highest: String,
+    /// Time-weighted median: half the sung time is at or below it.
+    pub median: String,
+    /// The band holding the middle 80 % of the sung time.
+    pub band: String,
+}
+
+impl Song {
+    pub fn duet(&self) -> bool {
+        self.parts.len() > 1
+    }
+
+    pub fn lowest(&self) -> i32 {
+        self.parts.iter().map(|p| p.profile.lowest()).min().unwrap_or(0)
+    }
+
+    pub fn highest(&self) -> i32 {
+        self.parts.iter().map(|p| p.profile.highest()).max().unwrap_or(0)
+    }
+
+    pub fn facts(&self) -> SongFacts {
+        let name = |midi: i32| Note::from_midi(midi).map(Note::name).unwrap_or_default();
+        SongFacts {
             id: self.id.clone(),
             title: self.title.clone(),
             artist: self.artist.clone(),
+            language: self.language.clone(),
+            genre: self.genre.clone(),
+            year: self.year,
+            original_key: self.original_key.clone(),
             licence: self.licence.clone(),
-            lowest,
-            highest,
-        })
+            source: self.source,
+            duet: self.duet(),
+            lowest: name(self.lowest()),
+            highest: name(self.highest()),
+            parts: self
+                .parts
+                .iter()
+                .map(|part| {
+                    let at = part.profile.placement();
+                    PartFacts {
+                        name: part.name.clone(),
+                        lowest: at.lowest.name(),
+                        highest: at.highest.name(),
+                        median: at.median.name(),
+                        band: format!("{}–{}", at.band.0.name(), at.band.1.name()),
+                    }
+                })
+                .collect(),
+        }
     }
 }
 
-impl Catalog {
-    pub fn parse(yaml: &str) -> anyhow::Result<Self> {
-        let file: CatalogFile = serde_yaml::from_str(yaml).context("catalog is not valid")?;
-        let mut songs = Vec::with_capacity(file.songs.len());
-        for entry in &file.songs {
-            songs.push(entry.to_song().map_err(|e| anyhow::anyhow!("song {:?}: {e}", entry.id))?);
-        }
-        let mut ids: Vec<&str> = songs.iter().map(|s| s.id.as_str()).collect();
-        ids.sort_unstable();
-        if let Some(dup) = ids.windows(2).find(|w| w[0] == w[1]) {
-            anyhow::bail!("song id {:?} appears twice", dup[0]);
-        }
-        Ok(Self { songs })
+/// A song id from the parts of its identity: the first 12 hex digits of
+/// their SHA-256, after folding case and spacing.
+pub fn content_id(parts: &[&str]) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in parts {
+        let folded: Vec<String> = part.split_whitespace().map(str::to_lowercase).collect();
+        hash.update(folded.join(" ").as_bytes());
+        hash.update([0u8]);
     }
-
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read catalog {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("catalog {}", path.display()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bundled_catalog_loads_and_spans_all_voice_types() -> anyhow::Result<()> {
-        let catalog = Catalog::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/catalog/songs.yaml")))?;
-        assert!(catalog.songs.len() >= 15);
-        let lowest = catalog.songs.iter().map(|s| s.lowest).min().map(Note::name);
-        let highest = catalog.songs.iter().map(|s| s.highest).max().map(Note::name);
-        assert_eq!(lowest.as_deref(), Some("B2"), "a bass song is bundled");
-        assert_eq!(highest.as_deref(), Some("G5"), "a soprano song is bundled");
-        let twinkle = catalog.songs.iter().find(|s| s.id == "twinkle-twinkle").expect("bundled");
-        assert_eq!((twinkle.lowest.name(), twinkle.highest.name()), ("C4".into(), "A4".into()));
-        Ok(())
-    }
-
-    #[test]
-    fn bad_entries_are_refused_with_the_song_named() {
-        let err = Catalog::parse("songs:\n  - {id: x, title: X, artist: A, licence: pd, melody: \"C4 H9\"}\n")
-            .expect_err("bad note");
-        assert!(format!("{err:#}").contains("\"x\""), "{err:#}");
-        assert!(Catalog::parse("songs:\n  - {id: x, title: X, artist: A, licence: pd}\n").is_err());
-    }
+    hex::encode(&hash.finalize()[..6])
 }

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::Settings;
-use crate::stages::{analyze_wav, convert_recording, ConvertSettings, Recommendations, Recommender, VoiceProfile};
+use crate::catalog::{load_bundled, rank, Filters, Snapshot};
+use crate::config::{CatalogSettings, Settings};
+use crate::stages::{analyze_wav, convert_recording, ConvertSettings, Recommendations, VoiceProfile};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,9 +36,11 @@ pub struct FileAnalysis {
 /// Runs every file; fails (after printing them all) when any file could not
 /// be analysed.
 pub fn run(settings: &Settings, args: &Args) -> anyhow::Result<()> {
-    let recommender = Recommender::load(&settings.catalog)?;
+    // The bundled songs: this command needs no database.
+    let catalog = Snapshot::new(0, load_bundled(&settings.catalog.path)?);
     let convert = ConvertSettings::from(&settings.analysis);
-    let results: Vec<FileAnalysis> = args.files.iter().map(|f| analyze_file(f, &convert, &recommender)).collect();
+    let results: Vec<FileAnalysis> =
+        args.files.iter().map(|f| analyze_file(f, &convert, &catalog, &settings.catalog)).collect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
@@ -50,7 +53,12 @@ pub fn run(settings: &Settings, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn analyze_file(path: &Path, convert: &ConvertSettings, recommender: &Recommender) -> FileAnalysis {
+pub fn analyze_file(
+    path: &Path,
+    convert: &ConvertSettings,
+    catalog: &Snapshot,
+    settings: &CatalogSettings,
+) -> FileAnalysis {
     let outcome = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}")).and_then(|bytes| {
         let extension = path.extension().and_then(|e| e.to_str());
         let wav = convert_recording(bytes, extension, convert).map_err(|e| e.to_string())?;
@@ -59,7 +67,16 @@ pub fn analyze_file(path: &Path, convert: &ConvertSettings, recommender: &Recomm
     match outcome {
         Ok(profile) => FileAnalysis {
             file: path.to_owned(),
-            result: Some(recommender.recommend(&profile)),
+            result: Some(Recommendations {
+                recommendations: rank(
+                    catalog,
+                    &profile.range,
+                    &Filters::default(),
+                    settings.max_key_shift,
+                    settings.max_results,
+                ),
+                catalog_size: catalog.len(),
+            }),
             profile: Some(profile),
             error: None,
         },

@@ -45,7 +45,7 @@ pub enum Command {
     Dashboards(dashboards::Args),
     /// Range, timbre and songs for local recordings, without the stack.
     Analyze(analyze::Args),
-    /// Check the song catalogue or import a song from a MIDI file.
+    /// Import songs (UltraStar .txt, MIDI) into the catalogue, list them, show one.
     Catalog(catalog::Args),
     /// Fire drills: inject one real fault into a running installation and
     /// watch its page fire, arrive and resolve (`drill list`).

@@ -7,7 +7,7 @@ mod recommend;
 
 pub use analyze::{analyze_samples, analyze_wav, AnalysisPermits, Analyzer, ModelServer, VoiceProfile};
 pub use convert::{convert_recording, ConvertSettings, Converter};
-pub use recommend::{Recommendations, Recommender};
+pub use recommend::{CatalogSnapshots, Recommendations, Recommender};
 
 use crate::pipeline::StageError;
 use crate::storage::StorageError;

@@ -1,6 +1,7 @@
 //! PostgreSQL repository: uploads and their transition history, the outbox,
-//! and the consumer dedup table. Migrations live in `migrations/`.
+//! the consumer dedup table and the song catalogue. Migrations live in `migrations/`.
 
+pub mod catalog;
 mod dedup;
 mod lease;
 mod outbox;

@@ -75,6 +75,8 @@ closed_set! {
     pub enum Route {
         Uploads => "/v1/uploads",
         Upload => "/v1/uploads/{id}",
+        Recommendations => "/v1/uploads/{id}/recommendations",
+        Songs => "/v1/songs",
         ObjectCreated => "/v1/events/s3",
         Healthz => "/healthz",
         Readyz => "/readyz",
