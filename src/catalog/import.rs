@@ -89,7 +89,7 @@ pub fn read_song(path: &Path, bytes: &[u8]) -> Result<SongFile, String> {
     pitches.sort_unstable();
     let octaves = octaves_into_voice(lowest, highest, pitches.get(pitches.len() / 2).copied().unwrap_or(60));
     if octaves != 0 {
-        let name = |m: i32| Note::from_midi(m).map(Note::name).unwrap_or_else(|_| format!("MIDI {m}"));
+        let name = |m: i32| Note::name_of(m);
         let direction = if octaves > 0 { "up" } else { "down" };
         warnings.push(format!(
             "notes {}–{} lie outside any human voice: moved {} octave{} {direction}",

@@ -126,8 +126,12 @@ impl Note {
     }
     /// Scientific pitch notation, e.g. "A3", "C#5".
     pub fn name(self) -> String {
-        let octave = i32::from(self.0) / 12 - 1;
-        format!("{}{}", NOTE_NAMES[usize::from(self.0 % 12)], octave)
+        Self::name_of(self.midi())
+    }
+
+    /// The name of any MIDI number, also outside 0..=127 ("C10" is 132).
+    pub fn name_of(midi: i32) -> String {
+        format!("{}{}", NOTE_NAMES[midi.rem_euclid(12) as usize], midi.div_euclid(12) - 1)
     }
     /// Parses scientific pitch notation: "A3", "C#5", "Bb2".
     pub fn parse_name(name: &str) -> Result<Self, String> {
