@@ -111,6 +111,7 @@ fn print_text(analysis: &FileAnalysis) {
             };
             let fit = if song.fits { "fits" } else { "closest" };
             println!("    {:>2}. {} — {}  ({key}, {}, {fit})", i + 1, song.title, song.artist, song.sung_range);
+            println!("        {}", song.reason);
         }
     }
     println!();

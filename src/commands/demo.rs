@@ -210,6 +210,9 @@ pub async fn run(settings: Settings, args: &Args) -> anyhow::Result<()> {
             song["sung_range"].as_str().unwrap_or("?"),
             if song["fits"].as_bool() == Some(false) { "  (stretch)" } else { "" },
         );
+        if let Some(reason) = song["reason"].as_str() {
+            println!("    {reason}");
+        }
     }
     if upload["state"] != "COMPLETED" {
         bail!("the demo upload did not complete");
