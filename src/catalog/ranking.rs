@@ -55,87 +55,126 @@ pub struct Filters {
     pub max_key_shift: Option<i32>,
 }
 
-/// The catalogue as ranking reads it: per song what a recommendation
-/// shows, per part its extremes, median and running shares of sung time.
+/// The catalogue as ranking reads it, laid out for one pass over 100 000
+/// songs: what ranking touches for every song (filter keys, each part's
+/// extremes, median and running shares of sung time) sits in flat arrays;
+/// what only a recommendation shows sits apart.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// The catalogue revision it was read at (see `store::catalog`).
     pub revision: i64,
-    songs: Vec<Entry>,
+    shown: Vec<Shown>,
+    keys: Vec<SongKeys>,
+    parts: Vec<RankedPart>,
+    /// Every part's running shares, one after another.
+    shares: Vec<f32>,
+    /// Lower-cased languages and genres; songs hold their index + 1 (0: none).
+    languages: Vec<String>,
+    genres: Vec<String>,
 }
 
 #[derive(Debug)]
-struct Entry {
+struct Shown {
     id: String,
     title: String,
     artist: String,
-    language: Option<String>,
-    genre: Option<String>,
-    duet: bool,
-    parts: Vec<RankedPart>,
+    part_names: Vec<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
+struct SongKeys {
+    language: u32,
+    genre: u32,
+    duet: bool,
+    first_part: u32,
+    parts: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
 struct RankedPart {
-    name: String,
     lowest: i32,
     highest: i32,
     median: i32,
-    /// `cumulative[i]`: share of the sung time below `lowest + i`.
-    cumulative: Vec<f32>,
-}
-
-impl RankedPart {
-    /// Share of the sung time on `lo..=hi`.
-    fn share(&self, lo: i32, hi: i32) -> f32 {
-        let n = self.cumulative.len() as i32 - 1;
-        let at = |i: i32| self.cumulative[i.clamp(0, n) as usize];
-        if hi < lo {
-            return 0.0;
-        }
-        at(hi - self.lowest + 1) - at(lo - self.lowest)
-    }
+    /// Where its running shares start in `Snapshot::shares`: entry `i` is
+    /// the share of the sung time below `lowest + i`; there are
+    /// `highest - lowest + 2` of them.
+    shares: u32,
 }
 
 impl Snapshot {
     pub fn new(revision: i64, songs: impl IntoIterator<Item = Song>) -> Self {
-        let lower = |s: &Option<String>| s.as_deref().map(str::to_lowercase);
-        let songs = songs
-            .into_iter()
-            .map(|song| Entry {
-                language: lower(&song.language),
-                genre: lower(&song.genre),
+        let mut snapshot = Self { revision, ..Self::default() };
+        for song in songs {
+            let language = intern(&mut snapshot.languages, song.language.as_deref());
+            let genre = intern(&mut snapshot.genres, song.genre.as_deref());
+            snapshot.keys.push(SongKeys {
+                language,
+                genre,
                 duet: song.duet(),
-                parts: song
-                    .parts
-                    .iter()
-                    .map(|part| RankedPart {
-                        name: part.name.clone(),
-                        lowest: part.profile.lowest(),
-                        highest: part.profile.highest(),
-                        median: part.profile.quantile(0.5),
-                        cumulative: part.profile.cumulative(),
-                    })
-                    .collect(),
+                first_part: snapshot.parts.len() as u32,
+                parts: song.parts.len() as u32,
+            });
+            for part in &song.parts {
+                snapshot.parts.push(RankedPart {
+                    lowest: part.profile.lowest(),
+                    highest: part.profile.highest(),
+                    median: part.profile.quantile(0.5),
+                    shares: snapshot.shares.len() as u32,
+                });
+                snapshot.shares.extend(part.profile.cumulative());
+            }
+            snapshot.shown.push(Shown {
+                part_names: song.parts.into_iter().map(|p| p.name).collect(),
                 id: song.id,
                 title: song.title,
                 artist: song.artist,
-            })
-            .collect();
-        Self { revision, songs }
+            });
+        }
+        snapshot.shown.shrink_to_fit();
+        snapshot.keys.shrink_to_fit();
+        snapshot.parts.shrink_to_fit();
+        snapshot.shares.shrink_to_fit();
+        snapshot
     }
 
     /// An empty snapshot that any revision replaces.
     pub fn never_read() -> Self {
-        Self { revision: -1, songs: Vec::new() }
+        Self { revision: -1, ..Self::default() }
     }
 
     pub fn len(&self) -> usize {
-        self.songs.len()
+        self.shown.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.songs.is_empty()
+        self.shown.is_empty()
+    }
+
+    /// Share of `part`'s sung time on `lo..=hi`.
+    fn share(&self, part: &RankedPart, lo: i32, hi: i32) -> f32 {
+        if hi < lo {
+            return 0.0;
+        }
+        let last = part.highest - part.lowest + 1;
+        let at = |i: i32| self.shares[part.shares as usize + i.clamp(0, last) as usize];
+        at(hi - part.lowest + 1) - at(lo - part.lowest)
+    }
+
+    /// The index + 1 of `value` among `known` (0: a value no song has).
+    fn key_of(known: &[String], value: &str) -> Option<u32> {
+        let value = value.to_lowercase();
+        known.iter().position(|k| *k == value).map(|i| i as u32 + 1)
+    }
+}
+
+fn intern(known: &mut Vec<String>, value: Option<&str>) -> u32 {
+    let Some(value) = value.map(str::to_lowercase) else { return 0 };
+    match known.iter().position(|k| *k == value) {
+        Some(i) => i as u32 + 1,
+        None => {
+            known.push(value);
+            known.len() as u32
+        }
     }
 }
 
@@ -174,6 +213,27 @@ impl Choice {
     }
 }
 
+/// The best `limit` choices seen, best first.
+struct Best {
+    limit: usize,
+    kept: Vec<Choice>,
+}
+
+impl Best {
+    fn offer(&mut self, choice: Choice) {
+        if self.kept.len() == self.limit {
+            match self.kept.last() {
+                Some(worst) if choice.better(worst) == Ordering::Less => {
+                    self.kept.pop();
+                }
+                _ => return,
+            }
+        }
+        let at = self.kept.partition_point(|kept| kept.better(&choice) == Ordering::Less);
+        self.kept.insert(at, choice);
+    }
+}
+
 /// The `limit` best songs for `singer` under `filters`, best first. When no
 /// song fits at any allowed shift, the nearest are returned marked
 /// `fits: false`.
@@ -186,55 +246,91 @@ pub fn rank(
 ) -> Vec<Recommendation> {
     let voice = Voice::of(singer);
     let max_shift = filters.max_key_shift.unwrap_or(max_shift).clamp(0, 12);
-    let language = filters.language.as_deref().map(str::to_lowercase);
-    let genre = filters.genre.as_deref().map(str::to_lowercase);
-    let mut choices: Vec<Choice> = snapshot
-        .songs
-        .iter()
-        .enumerate()
-        .filter(|(_, song)| {
-            language.as_ref().is_none_or(|l| song.language.as_ref() == Some(l))
-                && genre.as_ref().is_none_or(|g| song.genre.as_ref() == Some(g))
-                && filters.duet.is_none_or(|d| song.duet == d)
-        })
-        .filter_map(|(index, song)| {
-            song.parts
-                .iter()
-                .enumerate()
-                .map(|(p, part)| best_shift(index, p, part, voice, max_shift))
-                .min_by(Choice::better)
-        })
-        .collect();
-    let any_fit = choices.iter().any(|c| c.overflow == 0);
-    if any_fit {
-        choices.retain(|c| c.overflow == 0);
+    let wanted = |known: &[String], value: &Option<String>| match value {
+        None => Some(None),
+        Some(v) => Snapshot::key_of(known, v).map(Some),
+    };
+    // A language or genre no song has: nothing can match.
+    let (Some(language), Some(genre)) =
+        (wanted(&snapshot.languages, &filters.language), wanted(&snapshot.genres, &filters.genre))
+    else {
+        return Vec::new();
+    };
+    let matching = |keys: &SongKeys| {
+        language.is_none_or(|l| keys.language == l)
+            && genre.is_none_or(|g| keys.genre == g)
+            && filters.duet.is_none_or(|d| keys.duet == d)
+    };
+    if limit == 0 {
+        return Vec::new();
     }
-    if choices.len() > limit && limit > 0 {
-        choices.select_nth_unstable_by(limit - 1, Choice::better);
-        choices.truncate(limit);
+    // First pass: only the shifts that fit (most songs need no scoring at
+    // all). Only when nothing fits, a second pass for the nearest.
+    let mut best = Best { limit, kept: Vec::with_capacity(limit + 1) };
+    for pass in [Pass::Fitting, Pass::Nearest] {
+        for (index, keys) in snapshot.keys.iter().enumerate() {
+            if !matching(keys) {
+                continue;
+            }
+            let parts = keys.first_part as usize..(keys.first_part + keys.parts) as usize;
+            let choice =
+                parts.filter_map(|p| best_shift(snapshot, index, p, voice, max_shift, pass)).min_by(Choice::better);
+            if let Some(choice) = choice {
+                best.offer(choice);
+            }
+        }
+        if !best.kept.is_empty() {
+            break;
+        }
     }
-    choices.sort_by(Choice::better);
-    choices.truncate(limit);
-    choices.iter().map(|c| describe(&snapshot.songs[c.song], c, voice)).collect()
+    best.kept.iter().map(|c| describe(snapshot, c, voice)).collect()
 }
 
-fn best_shift(song: usize, part_index: usize, part: &RankedPart, voice: Voice, max_shift: i32) -> Choice {
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pass {
+    Fitting,
+    Nearest,
+}
+
+/// The best shift for one part: among those that fit (`Pass::Fitting`;
+/// `None` when none does), or among all allowed ones.
+fn best_shift(
+    snapshot: &Snapshot,
+    song: usize,
+    part_index: usize,
+    voice: Voice,
+    max_shift: i32,
+    pass: Pass,
+) -> Option<Choice> {
+    let part = &snapshot.parts[part_index];
+    let shifts = match pass {
+        Pass::Fitting => {
+            let lowest_fit = (voice.lowest - part.lowest).max(-max_shift);
+            let highest_fit = (voice.highest - part.highest).min(max_shift);
+            if lowest_fit > highest_fit {
+                return None;
+            }
+            lowest_fit..=highest_fit
+        }
+        Pass::Nearest => -max_shift..=max_shift,
+    };
     let (comfort_lo, comfort_hi) = voice.comfortable;
-    (-max_shift..=max_shift)
+    shifts
         .map(|shift| {
             let overflow =
                 (voice.lowest - (part.lowest + shift)).max(0) + ((part.highest + shift) - voice.highest).max(0);
-            let comfort = part.share(comfort_lo - shift, comfort_hi - shift);
+            let comfort = snapshot.share(part, comfort_lo - shift, comfort_hi - shift);
             let off_centre = (part.median + shift - voice.centre).abs();
             let score = comfort - 0.01 * shift.abs() as f32 - 0.004 * off_centre as f32;
             Choice { song, part: part_index, shift, overflow, comfort, score }
         })
         .min_by(Choice::better)
-        .unwrap_or(Choice { song, part: part_index, shift: 0, overflow: i32::MAX, comfort: 0.0, score: f32::MIN })
 }
 
-fn describe(song: &Entry, choice: &Choice, voice: Voice) -> Recommendation {
-    let part = &song.parts[choice.part];
+fn describe(snapshot: &Snapshot, choice: &Choice, voice: Voice) -> Recommendation {
+    let shown = &snapshot.shown[choice.song];
+    let keys = &snapshot.keys[choice.song];
+    let part = &snapshot.parts[choice.part];
     let shift = choice.shift;
     let name = |midi: i32| Note::from_midi(midi).map(Note::name).unwrap_or_else(|_| "?".into());
     let (lo, hi) = (part.lowest + shift, part.highest + shift);
@@ -243,8 +339,8 @@ fn describe(song: &Entry, choice: &Choice, voice: Voice) -> Recommendation {
     let sits = if choice.comfort >= 0.9 {
         "sits in your comfortable middle".to_owned()
     } else {
-        let above = part.share(comfort_hi - shift + 1, part.highest);
-        let below = part.share(part.lowest, comfort_lo - shift - 1);
+        let above = snapshot.share(part, comfort_hi - shift + 1, part.highest);
+        let below = snapshot.share(part, part.lowest, comfort_lo - shift - 1);
         let (side, share) = if above >= below { ("high", above) } else { ("low", below) };
         format!("sits {side} for you: {}% of it outside your comfortable middle", percent(share))
     };
@@ -261,10 +357,10 @@ fn describe(song: &Entry, choice: &Choice, voice: Voice) -> Recommendation {
         s => format!("{} down", semitones(-s)),
     };
     Recommendation {
-        song_id: song.id.clone(),
-        title: song.title.clone(),
-        artist: song.artist.clone(),
-        part: song.duet.then(|| part.name.clone()),
+        song_id: shown.id.clone(),
+        title: shown.title.clone(),
+        artist: shown.artist.clone(),
+        part: keys.duet.then(|| shown.part_names[choice.part - keys.first_part as usize].clone()),
         key_shift: shift,
         original_range: format!("{}–{}", name(part.lowest), name(part.highest)),
         sung_range: format!("{}–{}", name(lo), name(hi)),
@@ -384,5 +480,20 @@ mod tests {
         assert!(rank(&snapshot, &high, &Filters::default(), 6, 10).iter().all(|r| r.fits));
         let near_key = Filters { max_key_shift: Some(2), ..Filters::default() };
         assert!(rank(&snapshot, &high, &near_key, 6, 10).iter().all(|r| !r.fits && r.key_shift.abs() <= 2));
+    }
+
+    #[test]
+    fn a_duet_is_recommended_with_the_part_that_suits_the_singer() {
+        let mut duet = song("duet", &[("C4", 1.0), ("E4", 2.0), ("A4", 1.0)]);
+        let low = PitchProfile::from_notes(&[(48, 1.0), (52, 2.0), (55, 1.0)]).expect("notes");
+        duet.parts[0].name = "Anna".into();
+        duet.parts.push(Part { name: "Ben".into(), profile: low });
+        let snapshot = Snapshot::new(1, [duet]);
+        let bass = rank(&snapshot, &singer("G2", "A3", "D3"), &Filters::default(), 0, 5);
+        assert_eq!(bass.iter().map(|r| (r.part.as_deref(), r.fits)).collect::<Vec<_>>(), [(Some("Ben"), true)]);
+        let alto = rank(&snapshot, &singer("A3", "C5", "F4"), &Filters::default(), 0, 5);
+        assert_eq!(alto[0].part.as_deref(), Some("Anna"));
+        let unknown = Filters { genre: Some("polka".into()), ..Filters::default() };
+        assert!(rank(&snapshot, &singer("A3", "C5", "F4"), &unknown, 6, 5).is_empty(), "no song has that genre");
     }
 }
