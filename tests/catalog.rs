@@ -373,6 +373,13 @@ async fn a_song_imported_while_the_pipeline_runs_is_recommended_without_a_restar
     let done = wait_completed(&app, std::slice::from_ref(&second), Duration::from_secs(90)).await;
     assert_eq!(done[0]["result"]["catalog_size"], bundled + 1, "the worker read the grown catalogue");
 
+    // Not analysed yet: nothing to rank.
+    let (status, created) = app.client.create_upload("later.ogg", "audio/ogg", 1000, None).await.expect("POST");
+    assert_eq!(status, 201);
+    let pending = created["upload_id"].as_str().expect("id");
+    let (status, body) = get(format!("/v1/uploads/{pending}/recommendations")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "{body}");
+
     // Bad filters, someone else's upload, no token.
     assert_eq!(get(format!("/v1/uploads/{first}/recommendations?limit=0")).await.0, 400);
     assert_eq!(get(format!("/v1/uploads/{first}/recommendations?duet=perhaps")).await.0, 400);
