@@ -324,6 +324,9 @@ async fn the_catalog_cli_imports_lists_and_shows_songs_and_fails_when_a_file_is_
     );
     assert!(stdout.contains("0 imported, 0 updated, 1 unchanged, 1 skipped."), "{stdout}");
     assert!(stderr.contains("1 files were skipped"), "{stderr}");
+    let (ok, _, stderr) = cli(&settings, &["import", "/nonexistent/songs.txt"]);
+    assert!(!ok && stderr.contains("/nonexistent/songs.txt: No such file"), "{stderr}");
+    assert!(!stderr.contains("migrated"), "a missing file is not a database problem: {stderr}");
     let (ok, _, stderr) = cli(&settings, &["show", "nope"]);
     assert!(!ok && stderr.contains("no song \"nope\""), "{stderr}");
 }

@@ -26,7 +26,7 @@ pub fn find_song_files(paths: &[PathBuf]) -> std::io::Result<(Vec<PathBuf>, usiz
         if path.is_dir() {
             walk(path, &mut found, &mut passed_over)?;
         } else {
-            std::fs::metadata(path)?;
+            std::fs::metadata(path).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
             found.push(path.clone());
         }
     }

@@ -82,7 +82,7 @@ pub async fn run(settings: &Settings, args: &Args) -> anyhow::Result<()> {
     match &args.command {
         CatalogCommand::Import { paths, json } => {
             let progress = !json && std::io::stderr().is_terminal();
-            let summary = import(&store, paths, progress).await.context(unmigrated)?;
+            let summary = import(&store, paths, progress).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
@@ -156,7 +156,8 @@ pub async fn import(store: &Store, paths: &[PathBuf], progress: bool) -> anyhow:
         };
         summary.warnings.extend(song_file.warnings.into_iter().map(|note| FileNote { file: file.clone(), note }));
         let song = song_file.song;
-        let outcome = match upsert_song(&mut *tx, &song).await? {
+        let stored = upsert_song(&mut *tx, &song).await;
+        let outcome = match stored.context("cannot store the song (is the database migrated? orakgarak migrate)")? {
             Upserted::Inserted => {
                 summary.imported += 1;
                 "imported"
