@@ -10,7 +10,7 @@
 //! - [`pipeline`] — the one Kafka consumer engine, the outbox relay, DLQ tools.
 //! - [`stages`] — convert, analyze, recommend: handlers the engine calls.
 //! - [`audio`] — decoding, resampling, WAV, pitch tracking, range and timbre.
-//! - [`catalog`] — the song catalogue, range matching, MIDI import.
+//! - [`catalog`] — songs read from UltraStar and MIDI files, where they sit, and ranking them for a singer.
 //! - [`slo`] — the service level objectives; `alerts/slo.yml` is rendered from them.
 //! - [`dashboards`] — Grafana dashboards as code, thresholds taken from the alert rules.
 //! - [`drills`] — fire drills: one real fault at a time, watched through Prometheus and Alertmanager.
