@@ -83,11 +83,11 @@ pub fn read_song(path: &Path, bytes: &[u8]) -> Result<SongFile, String> {
     } else {
         return Err("neither an UltraStar .txt nor a MIDI file".into());
     };
-    let lowest = parts.iter().flat_map(|p| &p.notes).map(|(n, _)| *n).min().unwrap_or(60);
-    let highest = parts.iter().flat_map(|p| &p.notes).map(|(n, _)| *n).max().unwrap_or(60);
     let mut pitches: Vec<i32> = parts.iter().flat_map(|p| &p.notes).map(|(n, _)| *n).collect();
     pitches.sort_unstable();
-    let octaves = octaves_into_voice(lowest, highest, pitches.get(pitches.len() / 2).copied().unwrap_or(60));
+    let at = |i: usize| pitches.get(i).copied().unwrap_or(60);
+    let (lowest, highest) = (at(0), at(pitches.len().saturating_sub(1)));
+    let octaves = octaves_into_voice(lowest, highest, at(pitches.len() / 2));
     if octaves != 0 {
         let name = |m: i32| Note::name_of(m);
         let direction = if octaves > 0 { "up" } else { "down" };

@@ -46,7 +46,7 @@ pub struct Recommendation {
 }
 
 /// What a singer asked to narrow the songs to. Text filters ignore case.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filters {
     pub language: Option<String>,
     pub genre: Option<String>,
@@ -168,14 +168,11 @@ impl Snapshot {
 }
 
 fn intern(known: &mut Vec<String>, value: Option<&str>) -> u32 {
-    let Some(value) = value.map(str::to_lowercase) else { return 0 };
-    match known.iter().position(|k| *k == value) {
-        Some(i) => i as u32 + 1,
-        None => {
-            known.push(value);
-            known.len() as u32
-        }
-    }
+    let Some(value) = value else { return 0 };
+    Snapshot::key_of(known, value).unwrap_or_else(|| {
+        known.push(value.to_lowercase());
+        known.len() as u32
+    })
 }
 
 /// The singer's range as ranking uses it.

@@ -57,12 +57,14 @@ impl CatalogSnapshots {
     pub async fn current(&self) -> Result<Arc<Snapshot>, StoreError> {
         let Some(pool) = &self.pool else { return Ok(self.held()) };
         let revision = catalog_revision(pool).await?;
-        if self.held().revision == revision {
-            return Ok(self.held());
+        let held = self.held();
+        if held.revision == revision {
+            return Ok(held);
         }
         let _one_reader = self.reading.lock().await;
-        if self.held().revision >= revision {
-            return Ok(self.held());
+        let held = self.held();
+        if held.revision >= revision {
+            return Ok(held);
         }
         let (revision, songs) = all_songs(pool).await?;
         let snapshot = Arc::new(Snapshot::new(revision, songs));
