@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local stack on 127.0.0.1, from registry packages only:
-#   PostgreSQL (Debian), S3 (s3s-fs from crates.io, verifies SigV4),
-#   Kafka protocol (tansu from crates.io).
+#   PostgreSQL (Debian), S3 (s3s-fs from crates.io, verifies SigV4) with a
+#   CORS front for browsers (Debian's nginx), Kafka protocol (tansu from
+#   crates.io); for the web app's tests, Debian's Chromium and
+#   playwright-core from npm (tests/web).
 # Installs what is missing (skipping what is there), starts what is not
 # running, and keeps all state under one directory it can wipe.
 #
@@ -20,6 +22,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${ORAKGARAK_STACK_DIR:-$ROOT/.stack}"
 S3_PORT="${S3_PORT:-9000}"
+# Browsers PUT recordings here: s3s-fs answers a CORS preflight with 501.
+S3_CORS_PORT="${S3_CORS_PORT:-9002}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 PG_PORT="${PG_PORT:-5432}"
 KAFKA_STORAGE="${KAFKA_STORAGE:-memory}"
@@ -35,7 +39,7 @@ TANSU_FEATURES="dynostore,libsql"
 S3S_FS_VERSION="0.14.1"
 APT_PACKAGES=(postgresql postgresql-client libopus-dev pkg-config cmake
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter wrk
-  ffmpeg docker-compose stunnel4 libssl-dev)
+  ffmpeg docker-compose stunnel4 libssl-dev nginx-light chromium)
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 
@@ -73,6 +77,8 @@ install_packages() {
   for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
+  # Node.js for the web app's tests, unless the machine has its own.
+  command -v npm >/dev/null || missing+=(nodejs npm)
   if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     local sudo=""
@@ -83,6 +89,10 @@ install_packages() {
   if ! command -v s3s-fs >/dev/null; then
     log "building s3s-fs $S3S_FS_VERSION from crates.io (~5 min, once)"
     cargo install s3s-fs --version "$S3S_FS_VERSION" --locked --features binary
+  fi
+  if [ ! -d "$ROOT/tests/web/node_modules/playwright-core" ]; then
+    log "installing playwright-core for the web app's tests (tests/web)"
+    npm ci --prefix "$ROOT/tests/web" --no-audit --no-fund --loglevel=error >/dev/null
   fi
   if ! command -v tansu >/dev/null || ! tansu_has_features; then
     log "building tansu $TANSU_VERSION ($TANSU_FEATURES) from crates.io (~20 min, once)"
@@ -111,6 +121,60 @@ start_s3() {
     "$STATE/s3" >"$STATE/logs/s3s-fs.log" 2>&1 &
   echo $! >"$STATE/pids/s3s-fs.pid"
   wait_port "$S3_PORT" s3s-fs
+}
+
+# The CORS front browsers PUT through: it answers preflights itself for
+# pages served from loopback (any port: tests serve the app on port 0) and
+# passes everything else to s3s-fs with the Host header unchanged, so the
+# SigV4 signature still checks. Refusals pass through as s3s-fs sends them.
+start_s3_front() {
+  port_open "$S3_CORS_PORT" && return 0
+  log "starting the S3 CORS front (nginx) on 127.0.0.1:$S3_CORS_PORT"
+  mkdir -p "$STATE/nginx/tmp"
+  cat >"$STATE/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $STATE/nginx/nginx.pid;
+error_log $STATE/logs/nginx.log warn;
+$( [ "$(id -u)" -eq 0 ] && echo "user root;" )
+events { worker_connections 512; }
+http {
+  access_log off;
+  client_body_temp_path $STATE/nginx/tmp/body;
+  proxy_temp_path $STATE/nginx/tmp/proxy;
+  fastcgi_temp_path $STATE/nginx/tmp/fastcgi;
+  uwsgi_temp_path $STATE/nginx/tmp/uwsgi;
+  scgi_temp_path $STATE/nginx/tmp/scgi;
+  client_max_body_size 0;
+  map \$http_origin \$cors_origin {
+    default "";
+    "~^http://(127\.0\.0\.1|localhost)(:[0-9]+)?\$" \$http_origin;
+  }
+  server {
+    listen 127.0.0.1:$S3_CORS_PORT;
+    location / {
+      if (\$request_method = OPTIONS) {
+        add_header Access-Control-Allow-Origin \$cors_origin always;
+        add_header Access-Control-Allow-Methods "GET, PUT, HEAD" always;
+        add_header Access-Control-Allow-Headers \$http_access_control_request_headers always;
+        add_header Access-Control-Max-Age 600 always;
+        add_header Vary Origin always;
+        return 204;
+      }
+      add_header Access-Control-Allow-Origin \$cors_origin always;
+      add_header Access-Control-Expose-Headers ETag always;
+      add_header Vary Origin always;
+      proxy_pass http://127.0.0.1:$S3_PORT;
+      proxy_set_header Host \$http_host;
+      proxy_http_version 1.1;
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+  nohup nginx -c "$STATE/nginx/nginx.conf" >"$STATE/logs/nginx.log" 2>&1 &
+  echo $! >"$STATE/pids/nginx.pid"
+  wait_port "$S3_CORS_PORT" nginx
 }
 
 start_kafka() {
@@ -179,14 +243,15 @@ up() {
   install_packages
   start_postgres
   start_s3
+  start_s3_front
   start_kafka
-  log "stack up: postgres :$PG_PORT, s3 :$S3_PORT, kafka :$KAFKA_PORT (state in $STATE)"
+  log "stack up: postgres :$PG_PORT, s3 :$S3_PORT (browsers :$S3_CORS_PORT), kafka :$KAFKA_PORT (state in $STATE)"
 }
 
 case "${1:-up}" in
   up) up ;;
   monitoring) monitoring ;;
-  down) for s in prometheus alertmanager postgres-exporter node-exporter tansu s3s-fs; do stop "$s"; done ;;
+  down) for s in prometheus alertmanager postgres-exporter node-exporter tansu nginx s3s-fs; do stop "$s"; done ;;
   restart-kafka) mkdir -p "$STATE/logs" "$STATE/pids"; stop tansu; start_kafka ;;
   # For fire drills (`orakgarak drill broker-down|object-store-down`).
   stop-kafka) stop tansu ;;
@@ -194,9 +259,9 @@ case "${1:-up}" in
   stop-s3) stop s3s-fs ;;
   start-s3) mkdir -p "$STATE/logs" "$STATE/pids"; start_s3 ;;
   status)
-    for p in "postgres:$PG_PORT" "s3s-fs:$S3_PORT" "tansu:$KAFKA_PORT" "prometheus:9090" "alertmanager:9093" "node-exporter:9100" "postgres-exporter:9187"; do
+    for p in "postgres:$PG_PORT" "s3s-fs:$S3_PORT" "nginx:$S3_CORS_PORT" "tansu:$KAFKA_PORT" "prometheus:9090" "alertmanager:9093" "node-exporter:9100" "postgres-exporter:9187"; do
       if port_open "${p#*:}"; then echo "${p%%:*} up (:${p#*:})"; else echo "${p%%:*} down"; fi
     done ;;
-  wipe) for s in prometheus alertmanager postgres-exporter node-exporter tansu s3s-fs; do stop "$s"; done; rm -rf "$STATE"; log "state wiped" ;;
+  wipe) for s in prometheus alertmanager postgres-exporter node-exporter tansu nginx s3s-fs; do stop "$s"; done; rm -rf "$STATE"; log "state wiped" ;;
   *) echo "usage: $0 up|monitoring|down|restart-kafka|stop-kafka|start-kafka|stop-s3|start-s3|status|wipe" >&2; exit 2 ;;
 esac

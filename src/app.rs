@@ -142,6 +142,13 @@ impl App {
         crate::store::catalog::seed(self.store.pool(), &bundled).await.context("cannot seed the bundled songs")?;
         pipeline::ensure_topics(&self.settings.kafka, &self.topics.all()).await?;
         self.objects.ensure_bucket().await.context("cannot create the bucket")?;
+        let origins = self.settings.http.allowed_origins();
+        if !self.objects.allow_origins(&origins).await.context("cannot set the bucket's CORS rule")? {
+            tracing::info!(
+                origins = ?origins,
+                "The object store keeps no CORS rules; browsers need a CORS front before it (the local stack has one)."
+            );
+        }
         Ok(())
     }
 

@@ -45,6 +45,10 @@ pub struct HttpSettings {
     /// PEM file of certificate authorities that outgoing HTTPS (Loki, the
     /// model server, the JWKS) trusts besides the system's.
     pub ca_bundle: Option<std::path::PathBuf>,
+    /// Origins besides `base_url`'s (where the web app is served) whose
+    /// pages may call the API and PUT recordings to the bucket (CORS).
+    /// Empty: the web app's own origin only.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -59,6 +63,10 @@ pub struct AuthSettings {
     pub issuer: Option<String>,
     /// Tokens must carry this `aud` (when set).
     pub audience: Option<String>,
+    /// The web app's OpenID Connect client (a public client: authorization
+    /// code with PKCE against `issuer`). Unset: the web app signs in only
+    /// through the development token endpoint, if that exists.
+    pub client_id: Option<String>,
     /// A token naming an unknown key fetches the JWKS again, at most this often.
     #[serde(deserialize_with = "duration")]
     pub jwks_refetch_interval: Duration,
@@ -89,6 +97,10 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSettings {
     pub endpoint: String,
+    /// The endpoint presigned URLs name, when browsers reach the store by
+    /// another address than the services do (the local stack's CORS
+    /// front); unset: `endpoint`.
+    pub public_endpoint: Option<String>,
     pub region: String,
     pub bucket: String,
     pub access_key_id: String,
@@ -397,6 +409,22 @@ impl Default for Settings {
     }
 }
 
+impl HttpSettings {
+    /// The origins allowed to call the API and PUT to the bucket from a
+    /// page: the web app's own (`base_url`'s) and `cors_origins`.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let own = reqwest::Url::parse(&self.base_url).map(|url| url.origin().ascii_serialization()).ok();
+        let mut origins: Vec<String> = own.into_iter().collect();
+        for origin in &self.cors_origins {
+            let origin = origin.trim_end_matches('/').to_owned();
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+        origins
+    }
+}
+
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
@@ -404,6 +432,7 @@ impl Default for HttpSettings {
             metrics_listen: "127.0.0.1:9464".into(),
             base_url: "http://127.0.0.1:8080".into(),
             ca_bundle: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -415,6 +444,7 @@ impl Default for AuthSettings {
             jwks_url: None,
             issuer: None,
             audience: None,
+            client_id: None,
             jwks_refetch_interval: Duration::from_secs(30),
             jwks_max_age: Duration::from_secs(3600),
             event_token: Secret::new("dev-only-event-token-change-me"),
@@ -438,6 +468,7 @@ impl Default for StorageSettings {
     fn default() -> Self {
         Self {
             endpoint: "http://127.0.0.1:9000".into(),
+            public_endpoint: None,
             region: "us-east-1".into(),
             bucket: "orakgarak".into(),
             access_key_id: "orakgarak".into(),

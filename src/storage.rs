@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use bytes::Bytes;
@@ -56,6 +57,8 @@ pub struct PresignedPut {
 #[derive(Clone)]
 pub struct ObjectStore {
     client: Client,
+    /// Signs the URLs clients PUT to (`public_endpoint`).
+    presigner: Client,
     bucket: String,
     timeout: Duration,
     metrics: Metrics,
@@ -63,23 +66,33 @@ pub struct ObjectStore {
 
 impl ObjectStore {
     pub fn new(settings: &StorageSettings, metrics: Metrics) -> Self {
-        let http =
-            aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version_latest()
-            .http_client(http)
-            .region(Region::new(settings.region.clone()))
-            .endpoint_url(&settings.endpoint)
-            .force_path_style(true)
-            .credentials_provider(Credentials::new(
-                &settings.access_key_id,
-                settings.secret_access_key.expose(),
-                None,
-                None,
-                "orakgarak-config",
-            ))
-            .build();
-        Self { client: Client::from_conf(config), bucket: settings.bucket.clone(), timeout: settings.timeout, metrics }
+        let client = |endpoint: &str| {
+            let http = aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .build_https();
+            let config = aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .http_client(http)
+                .region(Region::new(settings.region.clone()))
+                .endpoint_url(endpoint)
+                .force_path_style(true)
+                .credentials_provider(Credentials::new(
+                    &settings.access_key_id,
+                    settings.secret_access_key.expose(),
+                    None,
+                    None,
+                    "orakgarak-config",
+                ))
+                .build();
+            Client::from_conf(config)
+        };
+        Self {
+            client: client(&settings.endpoint),
+            presigner: client(settings.public_endpoint.as_deref().unwrap_or(&settings.endpoint)),
+            bucket: settings.bucket.clone(),
+            timeout: settings.timeout,
+            metrics,
+        }
     }
 
     pub fn bucket(&self) -> &str {
@@ -98,7 +111,7 @@ impl ObjectStore {
         let failed = |e: &dyn std::fmt::Display| StorageError::Failed { op: "presign", message: e.to_string() };
         let config = PresigningConfig::expires_in(ttl).map_err(|e| failed(&e))?;
         let request = self
-            .client
+            .presigner
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -173,6 +186,33 @@ impl ObjectStore {
                 message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
             })?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Lets pages from `origins` PUT recordings straight into the bucket
+    /// (the bucket's CORS rule, which S3 answers preflights from).
+    /// `Ok(false)` when the store keeps no CORS rules (s3s-fs: the local
+    /// stack puts a CORS front before it instead).
+    pub async fn allow_origins(&self, origins: &[String]) -> Result<bool, StorageError> {
+        let failed = |e: &dyn std::fmt::Display| StorageError::Failed { op: "put_bucket_cors", message: e.to_string() };
+        let rule = CorsRule::builder()
+            .set_allowed_origins(Some(origins.to_vec()))
+            .allowed_methods("PUT")
+            .allowed_methods("GET")
+            .allowed_methods("HEAD")
+            .allowed_headers("*")
+            .expose_headers("ETag")
+            .max_age_seconds(600)
+            .build()
+            .map_err(|e| failed(&e))?;
+        let cors = CorsConfiguration::builder().cors_rules(rule).build().map_err(|e| failed(&e))?;
+        self.bounded("put_bucket_cors", async {
+            match self.client.put_bucket_cors().bucket(&self.bucket).cors_configuration(cors).send().await {
+                Ok(_) => Ok(true),
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 501) => Ok(false),
+                Err(e) => Err(failed(&aws_sdk_s3::error::DisplayErrorContext(e))),
+            }
         })
         .await
     }

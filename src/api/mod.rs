@@ -1,5 +1,6 @@
 //! The public HTTP API: uploads (presigned PUTs), upload status and
-//! recommendations, the song catalogue, and the object-created webhook. Handlers write to PostgreSQL (and its outbox)
+//! recommendations, the song catalogue, the object-created webhook, and
+//! the singer's web app. Handlers write to PostgreSQL (and its outbox)
 //! only; they never talk to Kafka.
 
 mod auth;
@@ -9,6 +10,7 @@ mod middleware;
 mod request_trace;
 mod songs;
 mod uploads;
+mod web;
 
 pub use auth::{mint_token, Claims, TokenVerifier};
 pub use error::ApiError;
@@ -38,16 +40,25 @@ pub struct ApiState {
 }
 
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    let mut router = Router::new()
+        .route("/", get(web::index))
+        .route("/assets/{name}", get(web::assets))
+        .route("/v1/client-config", get(web::client_config))
         .route("/v1/uploads", post(uploads::create))
         .route("/v1/uploads/{id}", get(uploads::show))
+        .route("/v1/uploads/{id}/complete", post(uploads::complete))
         .route("/v1/uploads/{id}/recommendations", get(songs::recommendations))
         .route("/v1/songs", get(songs::list))
         .route("/v1/events/s3", post(events::object_created))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
+        .route("/readyz", get(ready));
+    if web::dev_sign_in(&state.settings) {
+        router = router.route("/v1/dev/token", post(web::dev_token));
+    }
+    router
         // A route layer runs after routing, so the route template is known.
         .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::cors))
         .with_state(state)
 }
 

@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 use super::auth::AuthUser;
 use super::request_trace::current_trace;
 use super::{ApiError, ApiState};
+use crate::audio::AudioError;
 use crate::domain::ids::ByteSizeError;
-use crate::domain::{ByteSize, RejectReason, UploadId};
+use crate::domain::{ByteSize, RejectReason, UploadId, UploadState};
+use crate::pipeline::{object_arrived, Arrival, Trigger};
 use crate::store::{NewUpload, Transition, Upload};
 use crate::telemetry::events::{UploadCreated, UploadRejected};
-use crate::telemetry::Emit;
+use crate::telemetry::{traces, Emit};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,6 +141,10 @@ pub struct UploadView {
     pub trace_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the upload ended without a result, as a stable name a client
+    /// can explain in its own words (see `problem_code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,6 +154,7 @@ pub struct UploadView {
 
 impl UploadView {
     fn new(upload: Upload, history: Vec<Transition>) -> Self {
+        let error_code = problem_code(upload.state, upload.last_error.as_deref());
         Self {
             upload_id: upload.id,
             state: upload.state.to_string(),
@@ -158,10 +165,25 @@ impl UploadView {
             updated_at: upload.updated_at,
             trace_id: upload.trace_id.to_string(),
             error: upload.last_error,
+            error_code,
             analysis: upload.analysis,
             result: upload.result,
             history,
         }
+    }
+}
+
+/// An ended upload's problem: `expired` (never uploaded in time), an
+/// audio code (`silent`, `too_short`, `too_long`, `no_voice`,
+/// `unsupported`, `corrupt`), `refused` (the stored object broke the
+/// upload's terms) or `failed` (retries ran out); `None` otherwise.
+fn problem_code(state: UploadState, error: Option<&str>) -> Option<&'static str> {
+    let audio = error.and_then(AudioError::code_of_message);
+    match state {
+        UploadState::Expired => Some("expired"),
+        UploadState::Rejected => Some(audio.unwrap_or("refused")),
+        UploadState::Failed => Some(audio.unwrap_or("failed")),
+        _ => None,
     }
 }
 
@@ -175,4 +197,47 @@ pub async fn show(
     let upload = state.store.upload_of(id, &user).await?;
     let history = state.store.history(id).await?;
     Ok(Json(UploadView::new(upload, history)))
+}
+
+/// `POST /v1/uploads/{id}/complete`: the singer's client says its PUT has
+/// finished. For object stores that cannot announce new objects (the
+/// local stack's), and harmless beside those that can: the API looks for
+/// the object itself and applies the checks an object-created event gets
+/// (size against the declaration and the limit). 409 while no object is
+/// there; a repeat, or one after the store's event, changes nothing.
+pub async fn complete(
+    State(state): State<ApiState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<UploadView>), ApiError> {
+    let id: UploadId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let upload = state.store.upload_of(id, &user).await?;
+    if upload.state == UploadState::Created {
+        let size = state
+            .objects
+            .head(&upload.object_key)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            .ok_or_else(|| {
+                ApiError::Conflict("the recording has not arrived in the store: finish its PUT first".into())
+            })?;
+        let span = crate::upload_span!("object_created", "api", upload.id);
+        let trace = traces::start(&span, Some(&upload.trace()), &[current_trace()]);
+        let limit = state.settings.storage.max_upload_bytes;
+        let mut tx = state.store.pool().begin().await.map_err(|e| ApiError::Internal(e.into()))?;
+        let arrival = object_arrived(&mut tx, &state.topics, &upload, size, limit, Trigger::Event, &trace).await?;
+        tx.commit().await.map_err(|e| ApiError::Internal(e.into()))?;
+        let _entered = span.enter();
+        match arrival {
+            Arrival::Duplicate => {}
+            Arrival::Accepted(changed) => changed.emit(&state.metrics),
+            Arrival::Rejected { reason, detail, changed } => {
+                changed.emit(&state.metrics);
+                UploadRejected { reason, detail: &detail }.emit(&state.metrics);
+            }
+        }
+    }
+    let upload = state.store.upload_of(id, &user).await?;
+    let history = state.store.history(id).await?;
+    Ok((StatusCode::ACCEPTED, Json(UploadView::new(upload, history))))
 }

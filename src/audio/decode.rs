@@ -31,6 +31,37 @@ pub enum AudioError {
     NoVoice(String),
 }
 
+impl AudioError {
+    /// A stable name for why, for clients that explain it in their own
+    /// words (the web app): `unsupported`, `corrupt`, `silent`,
+    /// `too_short`, `too_long` or `no_voice`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AudioError::Unsupported(_) => "unsupported",
+            AudioError::Corrupt(_) => "corrupt",
+            AudioError::Silent { .. } => "silent",
+            AudioError::TooShort { .. } => "too_short",
+            AudioError::TooLong { .. } => "too_long",
+            AudioError::NoVoice(_) => "no_voice",
+        }
+    }
+
+    /// The code of a stored failure message this type wrote (an upload's
+    /// `last_error` keeps the message, not the value); `None` for any
+    /// other message.
+    pub fn code_of_message(message: &str) -> Option<&'static str> {
+        const PHRASES: [(&str, &str); 6] = [
+            ("the file is not a recording in a supported format", "unsupported"),
+            ("the recording is corrupt", "corrupt"),
+            ("the recording is silent", "silent"),
+            ("the recording is too short", "too_short"),
+            ("the recording is longer than", "too_long"),
+            ("no sung notes were found", "no_voice"),
+        ];
+        PHRASES.iter().find(|(phrase, _)| message.contains(phrase)).map(|(_, code)| *code)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Decoded {
     pub samples: Vec<f32>,
@@ -155,4 +186,26 @@ pub fn decode_to_mono(
         return Err(AudioError::Corrupt(format!("{skipped} of {} packets are damaged", skipped + decoded_packets)));
     }
     Ok(Decoded { samples, sample_rate, skipped_packets: skipped, truncated })
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::AudioError;
+
+    #[test]
+    fn every_failure_message_maps_back_to_its_code() {
+        let all = [
+            AudioError::Unsupported("x".into()),
+            AudioError::Corrupt("x".into()),
+            AudioError::Silent { peak_dbfs: -90.0 },
+            AudioError::TooShort { seconds: 0.5, min_seconds: 1.0 },
+            AudioError::TooLong { max_seconds: 60.0 },
+            AudioError::NoVoice("only noise".into()),
+        ];
+        for error in &all {
+            let stored = format!("convert: {error}");
+            assert_eq!(AudioError::code_of_message(&stored), Some(error.code()), "{stored}");
+        }
+        assert_eq!(AudioError::code_of_message("database is down"), None);
+    }
 }

@@ -73,8 +73,13 @@ impl Method {
 closed_set! {
     /// A route template of the API router (`api::router`), never a raw path.
     pub enum Route {
+        WebApp => "/",
+        WebAsset => "/assets/{name}",
+        ClientConfig => "/v1/client-config",
+        DevToken => "/v1/dev/token",
         Uploads => "/v1/uploads",
         Upload => "/v1/uploads/{id}",
+        UploadComplete => "/v1/uploads/{id}/complete",
         Recommendations => "/v1/uploads/{id}/recommendations",
         Songs => "/v1/songs",
         ObjectCreated => "/v1/events/s3",

@@ -1,0 +1,179 @@
+//! The singer's web app in Debian's Chromium (headless, driven by
+//! playwright-core from tests/web/e2e.mjs) against the real stack: the
+//! page is served by the API, uploads go straight to the object store
+//! through the stack's CORS front, and the pipeline runs for real.
+//! Screenshots of each final screen land in
+//! `$CARGO_TARGET_TMPDIR/web/<test>/`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use common::{spawn_app, spawn_app_with, TestApp};
+use orakgarak::domain::UploadId;
+
+/// One browser at a time: two cores run Chromium, the app and the stack.
+static ONE_BROWSER: Mutex<()> = Mutex::const_new(());
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture_path(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+fn artefacts(test: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("web").join(test)
+}
+
+/// Runs one scenario of e2e.mjs and returns what the page showed. Fails
+/// loudly when Node.js, playwright-core or Chromium is missing.
+async fn scenario(app: &TestApp, name: &str, extra: Value) -> Value {
+    assert!(
+        root().join("tests/web/node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed in tests/web: run scripts/stack.sh up"
+    );
+    assert!(Path::new("/usr/bin/chromium").exists(), "Debian's chromium is missing: run scripts/stack.sh up");
+    let mut spec = json!({ "scenario": name, "app": app.base_url, "out": artefacts(name) });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    let script = root().join("tests/web/e2e.mjs");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node").arg(script).env("E2E", spec.to_string()).output().expect("node runs (Node.js is needed)")
+    })
+    .await
+    .expect("the browser run finished");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line =
+        stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("{name}: no findings\n{stderr}"));
+    let found: Value = serde_json::from_str(line).expect("findings are JSON");
+    if let Some(failure) = found.get("failure") {
+        panic!("{name}: the browser run failed: {}\n{stderr}", failure.as_str().unwrap_or_default());
+    }
+    assert_eq!(
+        found["errors"].as_array().map(Vec::len),
+        Some(0),
+        "{name}: the page logged errors: {}",
+        found["errors"]
+    );
+    found
+}
+
+/// The range `orakgarak analyze` gives for a file.
+fn analyzed_range(app: &TestApp, path: &Path) -> (String, String) {
+    let bytes = std::fs::read(path).expect("fixture");
+    let extension = path.extension().and_then(|e| e.to_str());
+    let limits = orakgarak::stages::ConvertSettings::from(&app.settings.analysis);
+    let wav = orakgarak::stages::convert_recording(bytes, extension, &limits).expect("the fixture converts");
+    let profile = orakgarak::stages::analyze_wav(&wav).expect("the fixture is singing");
+    (profile.range.lowest.name(), profile.range.highest.name())
+}
+
+fn songs(found: &Value) -> usize {
+    found["songs"].as_array().map(Vec::len).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn singing_into_the_browser_shows_the_range_analyze_gives_for_the_same_wav_and_songs() {
+    let _one = ONE_BROWSER.lock().await;
+    let app = spawn_app().await;
+    let wav = fixture_path("sung-a3-e4.wav");
+    let found = scenario(&app, "sing", json!({ "wav": wav, "seconds": 7.4 })).await;
+
+    assert_eq!(found["problem"], Value::Null, "{found:#}");
+    assert_eq!(found["result"], true, "{found:#}");
+    let (lowest, highest) = analyzed_range(&app, &wav);
+    assert_eq!((found["lowest"].as_str(), found["highest"].as_str()), (Some(lowest.as_str()), Some(highest.as_str())));
+    assert!(songs(&found) >= 1, "songs to sing: {found:#}");
+    assert!(found["liveNotes"].as_array().is_some_and(|n| !n.is_empty()), "the live readout named notes: {found:#}");
+    assert!(found["states"].as_array().is_some_and(|s| s.iter().any(|s| s == "COMPLETED")), "{found:#}");
+    assert!(found["keyboardLabel"].as_str().is_some_and(|l| l.contains(&lowest) && l.contains(&highest)));
+    println!(
+        "web app: stop to result {:.0} ms; page transfer {} bytes; live readout CPU (script seconds per second) {:.3} recording vs {:.3} idle",
+        found["stopToResultMs"].as_f64().unwrap_or(f64::NAN),
+        found["transferBytes"],
+        found["cpu"]["recording"].as_f64().unwrap_or(f64::NAN),
+        found["cpu"]["idle"].as_f64().unwrap_or(f64::NAN),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chosen_file_goes_straight_to_the_store_and_shows_its_range_on_a_phone_sized_page() {
+    let _one = ONE_BROWSER.lock().await;
+    let app = spawn_app().await;
+    let file = fixture_path("sung-a3-e4.ogg");
+    let found = scenario(&app, "file", json!({ "file": file })).await;
+
+    assert_eq!(found["problem"], Value::Null, "{found:#}");
+    assert_eq!((found["lowest"].as_str(), found["highest"].as_str()), (Some("A3"), Some("E4")), "{found:#}");
+    assert!(songs(&found) >= 1, "songs to sing: {found:#}");
+    let id: UploadId = found["uploadId"].as_str().and_then(|id| id.parse().ok()).expect("the page's upload id");
+    let upload = app.app.store.upload(id).await.expect("the upload is stored");
+    assert_eq!(upload.state.to_string(), "COMPLETED");
+    assert!(upload.user_id.to_string().starts_with("dev-"), "a development user's upload: {}", upload.user_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_take_is_flagged_before_it_is_sent_and_explained_in_plain_words_after() {
+    let _one = ONE_BROWSER.lock().await;
+    let app = spawn_app().await;
+    let dir = artefacts("silent-input");
+    std::fs::create_dir_all(&dir).expect("artefacts");
+    let silent = dir.join("silence.wav");
+    std::fs::write(&silent, orakgarak::audio::write_wav_mono(&vec![0.0; 48_000 * 5], 48_000)).expect("write");
+    let found = scenario(&app, "silent", json!({ "wav": silent, "seconds": 3.5 })).await;
+
+    let before = &found["before"];
+    assert_eq!((before["problem"].as_str(), before["sendAnyway"].as_bool()), (Some("quiet"), Some(true)), "{found:#}");
+    let after = &found["after"];
+    assert_eq!(after["problem"], "silent", "the server's verdict, in the page's words: {found:#}");
+    assert!(after["problemText"].as_str().is_some_and(|t| t.starts_with("We couldn't hear anything")), "{found:#}");
+    assert_eq!(after["result"], false);
+    let id: UploadId = after["uploadId"].as_str().and_then(|id| id.parse().ok()).expect("the page's upload id");
+    let upload = app.app.store.upload(id).await.expect("the upload is stored");
+    assert_eq!(upload.state.to_string(), "FAILED", "{:?}", upload.last_error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_korean_browser_gets_the_page_its_range_and_songs_in_korean() {
+    let _one = ONE_BROWSER.lock().await;
+    let app = spawn_app().await;
+    let found = scenario(&app, "korean", json!({ "file": fixture_path("sung-a3-e4.m4a") })).await;
+
+    assert_eq!(found["lang"], "ko");
+    assert_eq!(found["heading"], "노래하기");
+    assert_eq!(found["problem"], Value::Null, "{found:#}");
+    assert!(found["rangeText"].as_str().is_some_and(|t| t.starts_with("A3부터 E4까지")), "{found:#}");
+    assert!(found["voiceType"].as_str().is_some_and(|t| t.starts_with("가장 가까운 성부")), "{found:#}");
+    assert!(found["who"].as_str().is_some_and(|t| t.contains("개발용")), "{found:#}");
+    assert!(songs(&found) >= 1, "songs to sing: {found:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upload_link_that_expires_before_the_put_is_explained_and_nothing_is_stored() {
+    let _one = ONE_BROWSER.lock().await;
+    let app = spawn_app_with(|s| s.storage.presign_ttl = Duration::from_secs(2)).await;
+    let store_port = app.settings.storage.public_endpoint.as_deref().and_then(|e| e.rsplit(':').next()).expect("port");
+    let found = scenario(
+        &app,
+        "expired",
+        json!({ "file": fixture_path("sung-a3-e4.ogg"), "storePort": store_port, "holdMs": 4000 }),
+    )
+    .await;
+
+    assert_eq!(found["held"], 1, "the PUT was held past the link's expiry: {found:#}");
+    assert_eq!(found["problem"], "expired", "{found:#}");
+    assert!(found["problemText"].as_str().is_some_and(|t| t.starts_with("The upload link expired")));
+    let id: UploadId = found["uploadId"].as_str().and_then(|id| id.parse().ok()).expect("the page's upload id");
+    let upload = app.app.store.upload(id).await.expect("the upload is stored");
+    assert_eq!(upload.state.to_string(), "CREATED", "nothing arrived");
+    assert_eq!(app.app.objects.head(&upload.object_key).await.expect("HEAD"), None, "the store holds no object");
+}
