@@ -39,7 +39,7 @@ TANSU_FEATURES="dynostore,libsql"
 S3S_FS_VERSION="0.14.1"
 APT_PACKAGES=(postgresql postgresql-client libopus-dev pkg-config cmake
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter wrk
-  ffmpeg docker-compose stunnel4 libssl-dev nginx-light chromium)
+  ffmpeg docker-compose stunnel4 libssl-dev nginx-light chromium fonts-nanum)
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 

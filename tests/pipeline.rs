@@ -298,3 +298,40 @@ async fn another_consumer_group_reads_the_same_topic_independently() {
     assert_eq!(states(&app.client.get_upload(&id).await.expect("GET").1), HAPPY_PATH);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_saying_its_put_finished_starts_the_upload_once_and_never_before_the_object_is_there() {
+    let app = spawn_app().await;
+    let bytes = fixture("sung-a3-e4.ogg");
+    let size = bytes.len() as u64;
+    let (status, created) = app.client.create_upload("take.ogg", "audio/ogg", size, None).await.expect("create");
+    assert_eq!(status, 201, "{created}");
+    let id = created["upload_id"].as_str().expect("upload_id").to_owned();
+
+    let (status, body) = app.client.complete(&id).await.expect("complete");
+    assert_eq!(status, 409, "no object yet: {body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("finish its PUT")), "{body}");
+    let (status, _) = app.client_for("mallory").complete(&id).await.expect("complete");
+    assert_eq!(status, 404, "someone else's upload");
+    assert_eq!(app.client.get_upload(&id).await.expect("GET").1["state"], "CREATED");
+
+    assert_eq!(app.client.put_object(&created, bytes).await.expect("PUT"), 200);
+    let (status, body) = app.client.complete(&id).await.expect("complete");
+    assert_eq!(status, 202, "{body}");
+    assert!(HAPPY_PATH[1..].contains(&body["state"].as_str().unwrap_or_default()), "it has arrived: {body}");
+    // A repeat, and the store's own event after it, change nothing.
+    let (status, _) = app.client.complete(&id).await.expect("complete again");
+    assert_eq!(status, 202);
+    let upload_id: orakgarak::domain::UploadId = id.parse().expect("id");
+    let (status, outcome) = app
+        .client
+        .notify_created(&orakgarak::storage::recording_key(upload_id, "take.ogg"), size)
+        .await
+        .expect("event");
+    assert_eq!((status, outcome["duplicates"].as_u64()), (202, Some(1)), "{outcome}");
+
+    let upload = app.wait_for(&id, Some("COMPLETED")).await;
+    assert_eq!(states(&upload), HAPPY_PATH, "started once");
+    assert_eq!(upload["analysis"]["range_names"], "A3–E4");
+    app.stop().await;
+}

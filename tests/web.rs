@@ -177,3 +177,70 @@ async fn an_upload_link_that_expires_before_the_put_is_explained_and_nothing_is_
     assert_eq!(upload.state.to_string(), "CREATED", "nothing arrived");
     assert_eq!(app.app.objects.head(&upload.object_key).await.expect("HEAD"), None, "the store holds no object");
 }
+
+/// The stand-in identity provider (tests/web/idp.mjs), killed on drop.
+struct Provider {
+    child: std::process::Child,
+    issuer: String,
+}
+
+impl Provider {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("node")
+            .arg(root().join("tests/web/idp.mjs"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs the stand-in provider");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut issuer = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut issuer).expect("the provider prints its issuer");
+        Self { child, issuer: issuer.trim().to_owned() }
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signing_in_through_the_identity_provider_with_pkce_lets_a_singer_upload_as_themselves() {
+    let _one = ONE_BROWSER.lock().await;
+    let provider = Provider::start();
+    let issuer = provider.issuer.clone();
+    let app = spawn_app_with(|s| {
+        s.auth.issuer = Some(issuer.clone());
+        s.auth.jwks_url = Some(format!("{issuer}/jwks"));
+        s.auth.audience = Some("orakgarak".into());
+        s.auth.client_id = Some("orakgarak-web".into());
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let registered = http
+        .post(format!("{issuer}/clients"))
+        .json(&json!({ "client_id": "orakgarak-web", "redirect_uris": [format!("{}/", app.base_url)], "audience": "orakgarak" }))
+        .send()
+        .await
+        .expect("register the web app with the provider");
+    assert_eq!(registered.status(), 201);
+
+    let found = scenario(&app, "oidc", json!({ "file": fixture_path("sung-a3-e4.ogg") })).await;
+
+    let before = &found["before"];
+    assert_eq!(before["problem"], "signIn", "signed out, the page asks to sign in: {found:#}");
+    let after = &found["after"];
+    assert_eq!(after["who"], "Signed in as kim", "{found:#}");
+    assert_eq!(after["problem"], Value::Null, "{found:#}");
+    assert_eq!((after["lowest"].as_str(), after["highest"].as_str()), (Some("A3"), Some("E4")), "{found:#}");
+    let id: UploadId = after["uploadId"].as_str().and_then(|id| id.parse().ok()).expect("the page's upload id");
+    let upload = app.app.store.upload(id).await.expect("the upload is stored");
+    assert_eq!(upload.user_id.to_string(), "idp-kim", "the provider's subject owns the upload");
+    let stats: Value = http.get(format!("{issuer}/stats")).send().await.expect("stats").json().await.expect("JSON");
+    assert_eq!((stats["codes"].as_u64(), stats["tokens"].as_u64()), (Some(1), Some(1)), "{stats:#}");
+    assert_eq!(stats["refused"].as_array().map(Vec::len), Some(0), "the provider refused nothing: {stats:#}");
+    let (status, _) = app.client.get_upload(&id.to_string()).await.expect("GET");
+    assert_eq!(status, 404, "another user's token does not reach the provider's user's upload");
+}

@@ -77,6 +77,17 @@ impl ApiClient {
         Ok(request.send().await?.status().as_u16())
     }
 
+    /// `POST /v1/uploads/{id}/complete`: the client says its PUT finished.
+    pub async fn complete(&self, id: &str) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(format!("{}/v1/uploads/{id}/complete", self.base_url))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        Ok((response.status().as_u16(), response.json().await.unwrap_or(Value::Null)))
+    }
+
     /// What the object store's webhook would send after a PUT (the local
     /// S3 server has no notifications, so the client stands in for it).
     pub async fn notify_created(&self, object_key: &str, size: u64) -> anyhow::Result<(u16, Value)> {
