@@ -244,3 +244,92 @@ async fn signing_in_through_the_identity_provider_with_pkce_lets_a_singer_upload
     let (status, _) = app.client.get_upload(&id.to_string()).await.expect("GET");
     assert_eq!(status, 404, "another user's token does not reach the provider's user's upload");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_take_too_short_and_a_lost_connection_are_each_explained_in_plain_words() {
+    let _one = ONE_BROWSER.lock().await;
+    let app = spawn_app().await;
+    let dir = artefacts("problems-input");
+    std::fs::create_dir_all(&dir).expect("artefacts");
+    let short = dir.join("half-a-second.wav");
+    let tone: Vec<f32> =
+        (0..24_000).map(|i| 0.3 * (i as f32 * 220.0 * std::f32::consts::TAU / 48_000.0).sin()).collect();
+    std::fs::write(&short, orakgarak::audio::write_wav_mono(&tone, 48_000)).expect("write");
+    let found = scenario(&app, "problems", json!({ "shortFile": short, "file": fixture_path("sung-a3-e4.ogg") })).await;
+
+    let short = &found["short"];
+    assert_eq!(short["problem"], "too_short", "{found:#}");
+    let min = app.settings.analysis.min_duration.as_secs_f64();
+    assert_eq!(short["problemText"], format!("That take was too short. Sing for at least {min} seconds."));
+    let offline = &found["offline"];
+    assert_eq!(offline["problem"], "offline", "{found:#}");
+    assert!(offline["problemText"].as_str().is_some_and(|t| t.starts_with("You're offline")), "{found:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_development_sign_in_exists_only_on_a_development_deployment() {
+    let http = reqwest::Client::new();
+    let dev = spawn_app().await;
+    let config: Value =
+        http.get(format!("{}/v1/client-config", dev.base_url)).send().await.expect("GET").json().await.expect("JSON");
+    assert_eq!(config["sign_in"], "dev");
+    let token: Value = http
+        .post(format!("{}/v1/dev/token", dev.base_url))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    let user = token["user"].as_str().expect("a development user");
+    let again =
+        http.post(format!("{}/v1/dev/token", dev.base_url)).json(&json!({ "user": user })).send().await.expect("POST");
+    assert_eq!(again.json::<Value>().await.expect("JSON")["user"], user, "the same user signs in again");
+    let forged = http
+        .post(format!("{}/v1/dev/token", dev.base_url))
+        .json(&json!({ "user": "alice" }))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(forged.status(), 400, "only development user names");
+    dev.stop().await;
+
+    let production = spawn_app_with(|s| s.env = "production".into()).await;
+    let config: Value = http
+        .get(format!("{}/v1/client-config", production.base_url))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(config["sign_in"], "none", "{config}");
+    let refused =
+        http.post(format!("{}/v1/dev/token", production.base_url)).json(&json!({})).send().await.expect("POST");
+    assert_eq!(refused.status(), 404, "no such route in production");
+    production.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_of_a_configured_origin_may_call_the_api_and_others_may_not() {
+    let app = spawn_app_with(|s| s.http.cors_origins = vec!["https://sing.example".into()]).await;
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, format!("{}/v1/uploads", app.base_url))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+    };
+    let allowed = preflight("https://sing.example").await.expect("OPTIONS");
+    assert_eq!(allowed.status(), 204);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://sing.example");
+    assert!(allowed.headers()["access-control-allow-headers"].to_str().is_ok_and(|h| h.contains("authorization")));
+    let other = preflight("https://evil.example").await.expect("OPTIONS");
+    assert!(other.headers().get("access-control-allow-origin").is_none(), "no CORS grant for an unknown origin");
+    let simple =
+        http.get(format!("{}/v1/client-config", app.base_url)).header("origin", "https://sing.example").send().await;
+    assert_eq!(simple.expect("GET").headers()["access-control-allow-origin"], "https://sing.example");
+    app.stop().await;
+}

@@ -146,6 +146,25 @@ const scenarios = {
     return found;
   },
 
+  // A take too short to measure, then the network gone: plain words both times.
+  async problems() {
+    const browser = await launch(null);
+    const { page, context, consoleErrors } = await open(browser);
+    await page.setInputFiles("#file", spec.shortFile);
+    await page.waitForSelector("#problem:not([hidden])", { timeout: LONG });
+    const short = await findings(page, consoleErrors);
+    await page.screenshot({ path: join(spec.out, "too-short.png"), fullPage: true });
+    await page.click("#problem-again");
+    await context.setOffline(true);
+    await page.setInputFiles("#file", spec.file);
+    await page.waitForSelector("#problem:not([hidden])", { timeout: LONG });
+    const offline = await findings(page, consoleErrors);
+    await page.screenshot({ path: join(spec.out, "offline.png"), fullPage: true });
+    await browser.close();
+    const errors = offline.errors.filter((e) => !e.includes("ERR_INTERNET_DISCONNECTED"));
+    return { short, offline, errors };
+  },
+
   // The PUT reaches the store after its presigned URL has expired.
   async expired() {
     const browser = await launch(null);
