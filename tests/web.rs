@@ -82,7 +82,7 @@ fn songs(found: &Value) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn singing_into_the_browser_shows_the_range_analyze_gives_for_the_same_wav_and_songs() {
+async fn singing_from_the_keyboard_into_the_browser_shows_the_range_analyze_gives_for_the_same_wav_and_songs() {
     let _one = ONE_BROWSER.lock().await;
     let app = spawn_app().await;
     let wav = fixture_path("sung-a3-e4.wav");
@@ -94,10 +94,17 @@ async fn singing_into_the_browser_shows_the_range_analyze_gives_for_the_same_wav
     assert_eq!((found["lowest"].as_str(), found["highest"].as_str()), (Some(lowest.as_str()), Some(highest.as_str())));
     assert!(songs(&found) >= 1, "songs to sing: {found:#}");
     assert!(found["liveNotes"].as_array().is_some_and(|n| !n.is_empty()), "the live readout named notes: {found:#}");
+    assert!(found["tabs"].as_u64().is_some_and(|t| t <= 4), "recorded from the keyboard alone: {found:#}");
     assert!(found["states"].as_array().is_some_and(|s| s.iter().any(|s| s == "COMPLETED")), "{found:#}");
     assert!(found["keyboardLabel"].as_str().is_some_and(|l| l.contains(&lowest) && l.contains(&highest)));
+    // Beside the page's figure, the same run's pipeline alone (UPLOADED →
+    // COMPLETED in the upload's history).
+    let id: UploadId = found["uploadId"].as_str().and_then(|id| id.parse().ok()).expect("the page's upload id");
+    let history = app.app.store.history(id).await.expect("history");
+    let at = |state: &str| history.iter().find(|t| t.to_state == state).map(|t| t.at).expect("reached");
+    let pipeline_ms = (at("COMPLETED") - at("UPLOADED")).num_milliseconds();
     println!(
-        "web app: stop to result {:.0} ms; page transfer {} bytes; live readout CPU (script seconds per second) {:.3} recording vs {:.3} idle",
+        "web app: stop to result {:.0} ms (pipeline alone {pipeline_ms} ms); page transfer {} bytes; live readout CPU (script seconds per second) {:.3} recording vs {:.3} idle",
         found["stopToResultMs"].as_f64().unwrap_or(f64::NAN),
         found["transferBytes"],
         found["cpu"]["recording"].as_f64().unwrap_or(f64::NAN),

@@ -33,11 +33,20 @@ async function open(browser, options = {}) {
   return { context, page, consoleErrors };
 }
 
-// Records until the page's clock shows `seconds`, then presses stop.
+// From the keyboard alone: Tab to the record button (reporting how many
+// presses it took), Enter to start, Enter again once the page's clock
+// shows `seconds`.
 async function sing(page, seconds) {
-  await page.click("#rec");
+  let tabs = 0;
+  while (tabs < 10 && (await page.evaluate(() => document.activeElement?.id)) !== "rec") {
+    await page.keyboard.press("Tab");
+    tabs += 1;
+  }
+  if ((await page.evaluate(() => document.activeElement?.id)) !== "rec") throw new Error("Tab never reached the record button");
+  await page.keyboard.press("Enter");
   await page.waitForFunction((s) => parseFloat(document.getElementById("clock").value) >= s, seconds, { timeout: LONG });
-  await page.click("#rec");
+  await page.keyboard.press("Enter");
+  return tabs;
 }
 
 async function findings(page, consoleErrors) {
@@ -93,7 +102,7 @@ const scenarios = {
     const recWall = performance.now();
     let notesSeen = new Set();
     const watch = setInterval(() => page.evaluate(() => document.getElementById("note").value).then((n) => notesSeen.add(n)).catch(() => {}), 250);
-    await sing(page, spec.seconds ?? 7.4);
+    const tabs = await sing(page, spec.seconds ?? 7.4);
     clearInterval(watch);
     const recording = (await scriptSeconds(cdp) - recStart) / ((performance.now() - recWall) / 1000);
     await page.waitForSelector(SETTLED, { timeout: LONG });
@@ -101,7 +110,7 @@ const scenarios = {
     await page.screenshot({ path: join(spec.out, "sing.png"), fullPage: true });
     const bytes = await transferBytes(page);
     await browser.close();
-    return { ...found, liveNotes: [...notesSeen].filter((n) => n !== "–"), cpu: { idle, recording }, transferBytes: bytes };
+    return { ...found, tabs, liveNotes: [...notesSeen].filter((n) => n !== "–"), cpu: { idle, recording }, transferBytes: bytes };
   },
 
   // A recording chosen from disk instead of sung.
