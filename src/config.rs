@@ -133,8 +133,10 @@ pub struct KafkaSettings {
     pub client: BTreeMap<String, Secret>,
     /// Extra librdkafka producer properties (the dev stack sets
     /// `batch.num.messages: "1"` for tansu 0.6).
+    #[serde(deserialize_with = "properties")]
     pub producer: BTreeMap<String, String>,
     /// Extra librdkafka consumer properties.
+    #[serde(deserialize_with = "properties")]
     pub consumer: BTreeMap<String, String>,
     /// How long a produce may wait for the broker's acknowledgement.
     #[serde(deserialize_with = "duration")]
@@ -641,6 +643,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// librdkafka properties: strings to librdkafka, but a YAML file or an
+/// environment override (`ORAKGARAK__KAFKA__CONSUMER__SESSION.TIMEOUT.MS=6000`)
+/// may spell a value as a number or a boolean.
+fn properties<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, serde_yaml::Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(key, value)| match value {
+            serde_yaml::Value::String(s) => Ok((key, s)),
+            serde_yaml::Value::Number(n) => Ok((key, n.to_string())),
+            serde_yaml::Value::Bool(b) => Ok((key, b.to_string())),
+            other => {
+                Err(serde::de::Error::custom(format!("{key}: expected a string, number or boolean, not {other:?}")))
+            }
+        })
+        .collect()
+}
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse_duration(&text).map_err(serde::de::Error::custom)
@@ -661,6 +680,22 @@ mod tests {
         std::fs::write(&file, yaml)?;
         let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         Settings::load(Some(&file), vars)
+    }
+
+    #[test]
+    fn a_numeric_librdkafka_property_from_the_environment_is_taken_as_its_text() -> anyhow::Result<()> {
+        let s = load(
+            "kafka:\n  brokers: a:1\n  producer:\n    linger.ms: 1\n",
+            &[
+                ("ORAKGARAK__KAFKA__CONSUMER__SESSION.TIMEOUT.MS", "6000"),
+                ("ORAKGARAK__KAFKA__CONSUMER__CHECK.CRCS", "true"),
+            ],
+        )?;
+        assert_eq!(s.kafka.consumer.get("session.timeout.ms").map(String::as_str), Some("6000"));
+        assert_eq!(s.kafka.consumer.get("check.crcs").map(String::as_str), Some("true"));
+        assert_eq!(s.kafka.producer.get("linger.ms").map(String::as_str), Some("1"));
+        assert!(load("kafka:\n  consumer:\n    a: [1]\n", &[]).is_err(), "a list is no property");
+        Ok(())
     }
 
     #[test]

@@ -61,6 +61,10 @@ pub fn spawn(settings: &Settings, identity: Option<&str>) -> Worker {
         .env("ORAKGARAK__LOG__LEVEL", "info")
         .stdout(log)
         .stderr(Stdio::null());
+    // The test's consumer settings (the dev config's come from the file).
+    for (key, value) in &settings.kafka.consumer {
+        command.env(format!("ORAKGARAK__KAFKA__CONSUMER__{}", key.to_uppercase()), value);
+    }
     if let Some(identity) = identity {
         command.env("ORAKGARAK__KAFKA__CONSUMER__GROUP.INSTANCE.ID", identity);
     }
