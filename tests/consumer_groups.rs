@@ -49,13 +49,10 @@ fn kill(worker: &mut Child) {
 }
 
 /// Thresholds short enough for a test: starved after 5 s without
-/// progress, rejoin 3 s later, and a 6 s session (Kafka's smallest by
-/// default, `group.min.session.timeout.ms`), which a rejoining static
-/// member waits out.
+/// progress, rejoin 3 s later.
 fn quick(settings: &mut Settings) {
     settings.kafka.starved_after = Duration::from_secs(5);
     settings.kafka.rejoin_after = Duration::from_secs(3);
-    settings.kafka.consumer.insert("session.timeout.ms".into(), "6000".into());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -143,10 +140,14 @@ struct Churn {
 /// identity every 2–5 s while uploads trickle in; then 20 uploads at once.
 /// Every upload must complete within 60 s of the last kill: a starved
 /// consumer needs up to `starved_after` + one look + `rejoin_after` + its
-/// session + 1 s (7 s) to rejoin, and a crash loop can need two rounds.
+/// session + 1 s (7 s here) to rejoin, and a crash loop can need two
+/// rounds.
 async fn crash_loop(identities: [Option<&str>; 2], seed: u64, churn: Duration) -> Churn {
     let (mut settings, db) = isolated_settings().await;
     quick(&mut settings);
+    // A 6 s session (Kafka's smallest by default), which a rejoining
+    // static member waits out: two rounds of healing fit in a minute.
+    settings.kafka.consumer.insert("session.timeout.ms".into(), "6000".into());
     let app = start(settings.clone(), db, Roles { api: true, stages: vec![], lanes: vec![], watchdog: false }).await;
     let mut workers = identities.map(|identity| common::worker::spawn(&settings, identity));
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);

@@ -100,9 +100,10 @@ const noteName = (midi) => NAMES[((midi % 12) + 12) % 12] + (Math.floor(midi / 1
 const VOICE_TYPES = [["bass", 40, 64], ["baritone", 45, 69], ["tenor", 48, 72], ["alto", 53, 77], ["mezzo", 57, 81], ["soprano", 60, 84]];
 const TERMINAL = ["COMPLETED", "FAILED", "REJECTED", "EXPIRED"];
 const JOURNEY = ["UPLOADED", "CONVERTING", "CONVERTED", "ANALYZING", "ANALYZED", "RECOMMENDING", "COMPLETED"];
-const POLL_MS = 400;
 const SLOW_MS = 30000;
 const GIVE_UP_MS = 180000;
+// Poll often while a result is likely close, then ease off.
+const pollDelay = (waitedMs) => (waitedMs < 5000 ? 150 : waitedMs < SLOW_MS ? 400 : 1000);
 const QUIET_DBFS = -45;
 
 const $ = (id) => document.getElementById(id);
@@ -483,7 +484,7 @@ async function send(take) {
         $("slow").textContent = t("slow", { state: t("states." + upload.state) });
         $("slow").hidden = false;
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      await new Promise((resolve) => setTimeout(resolve, pollDelay(waited)));
       ({ body: upload } = await api("GET", `/v1/uploads/${created.upload_id}`));
     }
     showStates(upload);
