@@ -299,7 +299,7 @@ pub async fn run_consumer<H: StageHandler>(
     if let Some(handle) = look.take() {
         let _ = handle.await;
     }
-    drop(consumer);
+    close(consumer, stage, lane).await;
     tracing::info!(stage = stage.as_str(), lane = lane.as_str(), "Consumer stopped.");
     let Some(why) = rejoin else { return Ok(()) };
     membership.go_dynamic();
@@ -313,6 +313,34 @@ pub async fn run_consumer<H: StageHandler>(
         _ = tokio::time::sleep(kafka.session_timeout() + Duration::from_secs(1)) => {}
     }
     anyhow::bail!("left its group starved ({why}); joining again with a fresh client")
+}
+
+/// How long closing a consumer may take before it is left behind.
+const CLOSE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Closes a consumer on a thread of its own, waiting at most
+/// `CLOSE_LIMIT`. librdkafka's close can block for good inside a
+/// rebalance callback (`rd_kafka_assign` with no time limit, seen on
+/// tansu while a group was rebalancing); on an async worker that would
+/// stall the runtime, and the consumer would never rejoin or stop.
+async fn close<C: ConsumerContext + 'static>(consumer: std::sync::Arc<StreamConsumer<C>>, stage: Stage, lane: Lane) {
+    let (closed, done) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("kafka-close".into()).spawn(move || {
+        drop(consumer);
+        let _ = closed.send(());
+    });
+    if spawned.is_err() {
+        tracing::error!(stage = stage.as_str(), lane = lane.as_str(), "No thread to close a Kafka consumer on.");
+        return;
+    }
+    if tokio::time::timeout(CLOSE_LIMIT, done).await.is_err() {
+        tracing::error!(
+            stage = stage.as_str(),
+            lane = lane.as_str(),
+            limit_s = CLOSE_LIMIT.as_secs(),
+            "A Kafka consumer did not close in time; it is left behind on its own thread."
+        );
+    }
 }
 
 /// The running look's result; never ready while none runs.
