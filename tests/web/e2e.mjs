@@ -191,8 +191,9 @@ const scenarios = {
     const found = await findings(page, consoleErrors);
     await page.screenshot({ path: join(spec.out, "expired.png"), fullPage: true });
     await browser.close();
-    // The store's refusal of the late PUT is the expected failure.
-    const errors = found.errors.filter((e) => !e.includes("status of 403"));
+    // The store's refusal of the late PUT is the expected failure: 403, or
+    // 502 from the CORS front when s3s-fs hangs up before reading the body.
+    const errors = found.errors.filter((e) => !e.includes("status of 403") && !e.includes("status of 502"));
     return { ...found, held, errors };
   },
 
