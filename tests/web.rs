@@ -32,6 +32,20 @@ fn artefacts(test: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("web").join(test)
 }
 
+/// A 48 kHz WAV the test writes for the browser to sing or choose.
+fn input_wav(dir: &str, name: &str, samples: &[f32]) -> PathBuf {
+    let dir = artefacts(dir);
+    std::fs::create_dir_all(&dir).expect("artefacts");
+    let path = dir.join(name);
+    std::fs::write(&path, orakgarak::audio::write_wav_mono(samples, 48_000)).expect("write");
+    path
+}
+
+/// The upload the page made, from its findings.
+fn page_upload(found: &Value) -> UploadId {
+    found["uploadId"].as_str().and_then(|id| id.parse().ok()).expect("the page's upload id")
+}
+
 /// Runs one scenario of e2e.mjs and returns what the page showed. Fails
 /// loudly when Node.js, playwright-core or Chromium is missing.
 async fn scenario(app: &TestApp, name: &str, extra: Value) -> Value {
@@ -99,7 +113,7 @@ async fn singing_from_the_keyboard_into_the_browser_shows_the_range_analyze_give
     assert!(found["keyboardLabel"].as_str().is_some_and(|l| l.contains(&lowest) && l.contains(&highest)));
     // Beside the page's figure, the same run's pipeline alone (UPLOADED →
     // COMPLETED in the upload's history).
-    let id: UploadId = found["uploadId"].as_str().and_then(|id| id.parse().ok()).expect("the page's upload id");
+    let id = page_upload(&found);
     let history = app.app.store.history(id).await.expect("history");
     let at = |state: &str| history.iter().find(|t| t.to_state == state).map(|t| t.at).expect("reached");
     let pipeline_ms = (at("COMPLETED") - at("UPLOADED")).num_milliseconds();
@@ -122,7 +136,7 @@ async fn a_chosen_file_goes_straight_to_the_store_and_shows_its_range_on_a_phone
     assert_eq!(found["problem"], Value::Null, "{found:#}");
     assert_eq!((found["lowest"].as_str(), found["highest"].as_str()), (Some("A3"), Some("E4")), "{found:#}");
     assert!(songs(&found) >= 1, "songs to sing: {found:#}");
-    let id: UploadId = found["uploadId"].as_str().and_then(|id| id.parse().ok()).expect("the page's upload id");
+    let id = page_upload(&found);
     let upload = app.app.store.upload(id).await.expect("the upload is stored");
     assert_eq!(upload.state.to_string(), "COMPLETED");
     assert!(upload.user_id.to_string().starts_with("dev-"), "a development user's upload: {}", upload.user_id);
@@ -132,10 +146,7 @@ async fn a_chosen_file_goes_straight_to_the_store_and_shows_its_range_on_a_phone
 async fn a_silent_take_is_flagged_before_it_is_sent_and_explained_in_plain_words_after() {
     let _one = ONE_BROWSER.lock().await;
     let app = spawn_app().await;
-    let dir = artefacts("silent-input");
-    std::fs::create_dir_all(&dir).expect("artefacts");
-    let silent = dir.join("silence.wav");
-    std::fs::write(&silent, orakgarak::audio::write_wav_mono(&vec![0.0; 48_000 * 5], 48_000)).expect("write");
+    let silent = input_wav("silent-input", "silence.wav", &vec![0.0; 48_000 * 5]);
     let found = scenario(&app, "silent", json!({ "wav": silent, "seconds": 3.5 })).await;
 
     let before = &found["before"];
@@ -144,7 +155,7 @@ async fn a_silent_take_is_flagged_before_it_is_sent_and_explained_in_plain_words
     assert_eq!(after["problem"], "silent", "the server's verdict, in the page's words: {found:#}");
     assert!(after["problemText"].as_str().is_some_and(|t| t.starts_with("We couldn't hear anything")), "{found:#}");
     assert_eq!(after["result"], false);
-    let id: UploadId = after["uploadId"].as_str().and_then(|id| id.parse().ok()).expect("the page's upload id");
+    let id = page_upload(after);
     let upload = app.app.store.upload(id).await.expect("the upload is stored");
     assert_eq!(upload.state.to_string(), "FAILED", "{:?}", upload.last_error);
 }
@@ -179,7 +190,7 @@ async fn an_upload_link_that_expires_before_the_put_is_explained_and_nothing_is_
     assert_eq!(found["held"], 1, "the PUT was held past the link's expiry: {found:#}");
     assert_eq!(found["problem"], "expired", "{found:#}");
     assert!(found["problemText"].as_str().is_some_and(|t| t.starts_with("The upload link expired")));
-    let id: UploadId = found["uploadId"].as_str().and_then(|id| id.parse().ok()).expect("the page's upload id");
+    let id = page_upload(&found);
     let upload = app.app.store.upload(id).await.expect("the upload is stored");
     assert_eq!(upload.state.to_string(), "CREATED", "nothing arrived");
     assert_eq!(app.app.objects.head(&upload.object_key).await.expect("HEAD"), None, "the store holds no object");
@@ -242,7 +253,7 @@ async fn signing_in_through_the_identity_provider_with_pkce_lets_a_singer_upload
     assert_eq!(after["who"], "Signed in as kim", "{found:#}");
     assert_eq!(after["problem"], Value::Null, "{found:#}");
     assert_eq!((after["lowest"].as_str(), after["highest"].as_str()), (Some("A3"), Some("E4")), "{found:#}");
-    let id: UploadId = after["uploadId"].as_str().and_then(|id| id.parse().ok()).expect("the page's upload id");
+    let id = page_upload(after);
     let upload = app.app.store.upload(id).await.expect("the upload is stored");
     assert_eq!(upload.user_id.to_string(), "idp-kim", "the provider's subject owns the upload");
     let stats: Value = http.get(format!("{issuer}/stats")).send().await.expect("stats").json().await.expect("JSON");

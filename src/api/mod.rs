@@ -58,7 +58,7 @@ pub fn router(state: ApiState) -> Router {
     router
         // A route layer runs after routing, so the route template is known.
         .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), middleware::observe))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), web::cors))
+        .layer(axum::middleware::from_fn_with_state(state.settings.http.allowed_origins().into(), web::cors))
         .with_state(state)
 }
 

@@ -3,6 +3,8 @@
 //! reads at start, the development sign-in, and CORS for pages of other
 //! allowed origins.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -163,9 +165,10 @@ pub async fn dev_token(
 
 /// CORS for the API: pages of an allowed origin (`http.cors_origins`)
 /// may call it; preflights are answered here, before routing.
-pub async fn cors(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+/// `origins` is `http.allowed_origins()`, worked out once.
+pub async fn cors(State(origins): State<Arc<[String]>>, request: Request, next: Next) -> Response {
     let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let allowed = origin.filter(|o| state.settings.http.allowed_origins().iter().any(|a| a == o));
+    let allowed = origin.filter(|o| origins.iter().any(|a| a == o));
     let preflight =
         request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut response = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
