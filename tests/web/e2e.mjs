@@ -76,6 +76,19 @@ async function findings(page, consoleErrors) {
   }, consoleErrors);
 }
 
+// Chooses `spec.file` on a fresh page opened with `options` and reports
+// what the page settled on.
+async function chooseFile(options, screenshot) {
+  const browser = await launch(null);
+  const { page, consoleErrors } = await open(browser, options);
+  await page.setInputFiles("#file", spec.file);
+  await page.waitForSelector(SETTLED, { timeout: LONG });
+  const found = await findings(page, consoleErrors);
+  await page.screenshot({ path: join(spec.out, screenshot), fullPage: true });
+  await browser.close();
+  return found;
+}
+
 async function scriptSeconds(cdp) {
   const { metrics } = await cdp.send("Performance.getMetrics");
   return metrics.find((m) => m.name === "ScriptDuration").value;
@@ -115,14 +128,7 @@ const scenarios = {
 
   // A recording chosen from disk instead of sung.
   async file() {
-    const browser = await launch(null);
-    const { page, consoleErrors } = await open(browser, { viewport: { width: 390, height: 844 } });
-    await page.setInputFiles("#file", spec.file);
-    await page.waitForSelector(SETTLED, { timeout: LONG });
-    const found = await findings(page, consoleErrors);
-    await page.screenshot({ path: join(spec.out, "file.png"), fullPage: true });
-    await browser.close();
-    return found;
+    return chooseFile({ viewport: { width: 390, height: 844 } }, "file.png");
   },
 
   // A silent microphone: flagged before sending; sent anyway, explained.
@@ -145,14 +151,7 @@ const scenarios = {
 
   // The page in Korean, from the browser's language, through to songs.
   async korean() {
-    const browser = await launch(null);
-    const { page, consoleErrors } = await open(browser, { locale: "ko-KR" });
-    await page.setInputFiles("#file", spec.file);
-    await page.waitForSelector(SETTLED, { timeout: LONG });
-    const found = await findings(page, consoleErrors);
-    await page.screenshot({ path: join(spec.out, "korean.png"), fullPage: true });
-    await browser.close();
-    return found;
+    return chooseFile({ locale: "ko-KR" }, "korean.png");
   },
 
   // A take too short to measure, then the network gone: plain words both times.
