@@ -144,7 +144,9 @@ async fn a_redelivered_message_has_one_effect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn uploads_are_checked_at_the_api_and_at_the_store() {
-    let app = spawn_app().await;
+    // The PUTs go to the store itself: the stack's CORS front (for browsers)
+    // reports the store hanging up on a refused body as its own 502.
+    let app = spawn_app_with(|settings| settings.storage.public_endpoint = None).await;
     let client = &app.client;
 
     // More than 100 MB is refused before anything is created.
