@@ -1,32 +1,46 @@
 //! How well the analyser hears a singer, next to Praat and pYIN on the same
-//! takes in the same run, and how fast the recording is converted, next to
-//! ffmpeg. No services needed:
+//! takes in the same run, on takes it was tuned on and on takes it was
+//! not; and how fast the recording is converted, next to ffmpeg. No
+//! services needed:
 //!
-//!   cargo bench --bench voice [-- [FILTER] [--no-anchors] [--seed-offset=N]]
+//!   cargo bench --bench voice [-- [FILTER] [--no-anchors] [--seed-offset=N] [--sets=additive|sampled]]
 //!
-//! 1. The evaluation set (tests/common/voices.rs: six voices from bass to
-//!    soprano, three melodies each under ten conditions, four negatives;
-//!    then a stress set,
-//!    scored apart, with louder backing chords) is written as 44.1 kHz
-//!    WAV files to target/voice-eval/. Ours runs through the code the
-//!    pipeline runs: convert (decode, resample to 16 kHz, WAV) then analyse.
-//!    The anchors run in Python (scripts/voice_anchors.py: Praat's
-//!    autocorrelation tracker and librosa's pYIN, range rule for both: 5th
-//!    to 95th percentile of voiced frames), in the environment
-//!    scripts/anchors-venv.sh installs; their frames are also put through
-//!    our range rule, to tell the tracker's share from the rule's.
-//! 2. Per condition and tracker: takes with both ends within a semitone,
-//!    mean absolute error of each end, the worst error, voicing recall and
-//!    false alarms per 10 ms frame, gross pitch errors (voiced in both,
-//!    more than a semitone off), and speed as × realtime on one core.
+//! 1. Four sets of takes whose notes are known, each written as 44.1 kHz
+//!    WAV files to target/voice-eval/ and scored on its own:
+//!    - additive voices (tests/common/voices.rs: six voices from bass to
+//!      soprano, three melodies each under ten conditions, four
+//!      negatives, then a stress set scored apart with louder backing
+//!      chords) on the seeds the analyser was tuned on;
+//!    - the same voices and conditions on seeds 9000 further on (held out);
+//!    - sampled human voices (tests/common/sampled.rs: the choir and
+//!      "oohs" programs of a General MIDI soundfont played by FluidSynth,
+//!      under rooms, phones, bands and Opus/AAC) from FluidR3_GM, the
+//!      soundfont tuning may look at;
+//!    - the same from TimGM6mb and MuseScore General on other melodies
+//!      (held out). scripts/sampled-voices.sh installs FluidSynth and the
+//!      soundfonts.
+//!
+//!    Ours runs through the code the pipeline runs: convert (decode,
+//!    resample to 16 kHz, WAV) then analyse. The anchors run in Python
+//!    (scripts/voice_anchors.py: Praat's autocorrelation tracker and
+//!    librosa's pYIN, range rule for both: 5th to 95th percentile of
+//!    voiced frames), in the environment scripts/anchors-venv.sh installs;
+//!    their frames are also put through our range rule, to tell the
+//!    tracker's share from the rule's.
+//! 2. Per set, condition and tracker: takes with both ends within a
+//!    semitone, mean absolute error of each end, the worst error, voicing
+//!    recall and false alarms per 10 ms frame, gross pitch errors (voiced
+//!    in both, more than a semitone off), and speed as × realtime on one
+//!    core. Then every set side by side.
 //! 3. Conversion of a 5 s phone Opus take and a 20 s 44.1 kHz stereo WAV,
 //!    against `ffmpeg -ac 1 -ar 16000` of the same files (process start
 //!    included, as the stage's own time includes everything).
 //!
-//! FILTER keeps only takes whose name contains it; `--no-anchors` skips
+//! FILTER keeps only takes whose name contains it (sampled takes are named
+//! after their soundfont: `TimGM6mb-soprano-phone`); `--no-anchors` skips
 //! Praat and pYIN (a quick look at ours while tuning); `--seed-offset=N`
-//! scores the same voices and conditions on other melodies (held-out
-//! takes: a change tuned on the set should hold there too).
+//! moves every set to other melodies; `--sets=` runs only the additive or
+//! only the sampled sets.
 
 #[path = "../tests/common/voices.rs"]
 #[allow(dead_code)]
@@ -41,7 +55,7 @@ use anyhow::Context;
 use orakgarak::audio::{read_wav_mono, sung_range, write_wav_mono, PitchFrame};
 use orakgarak::domain::hz_to_midi;
 use orakgarak::stages::{analyze_samples, convert_recording, ConvertSettings};
-use voices::{Expected, Take};
+use voices::{sampled, Expected, Take};
 
 const SETTINGS: ConvertSettings = ConvertSettings {
     sample_rate: 16_000,
@@ -58,6 +72,15 @@ struct Track {
     seconds: f64,
 }
 
+/// One evaluation set: takes of one source, scored together.
+struct Set {
+    label: String,
+    /// Whether the analyser was tuned on these takes (or takes like them
+    /// from the same seeds).
+    tuned: bool,
+    takes: Vec<Take>,
+}
+
 fn main() -> anyhow::Result<()> {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -67,60 +90,152 @@ fn main() -> anyhow::Result<()> {
         Some(n) => n.parse::<u64>().with_context(|| format!("--seed-offset={n} is not a whole number"))?,
         None => 0,
     };
-    let set: Vec<Take> = voices::evaluation_set(offset)
-        .into_iter()
-        .chain(voices::stress_set(offset))
-        .filter(|t| t.name.contains(&filter))
-        .collect();
+    let with_anchors = !std::env::args().any(|a| a == "--no-anchors");
+    let mut summary: Vec<(String, BTreeMap<&'static str, Score>)> = Vec::new();
+    for set in sets(&root, &dir, offset, &filter)? {
+        if set.takes.is_empty() {
+            continue;
+        }
+        let scores = evaluate(&root, &dir, &set, with_anchors)?;
+        summary.push((format!("{}{}", set.label, if set.tuned { " (tuned on)" } else { " (held out)" }), scores));
+    }
+    print_summary(&summary);
+    if filter.is_empty() {
+        let long = voices::sung_take(&voices::VOICES[2], voices::Condition::Long, 1009 + offset);
+        conversion(&root, &dir, &long)?;
+    }
+    Ok(())
+}
+
+/// The additive voices on the seeds the analyser was tuned on and on
+/// others; the sampled voices of one soundfont it may be tuned on and of
+/// two it may not. `filter` keeps takes whose name contains it.
+fn sets(root: &Path, dir: &Path, offset: u64, filter: &str) -> anyhow::Result<Vec<Set>> {
+    let keep = |takes: Vec<Take>| takes.into_iter().filter(|t| t.name.contains(filter)).collect::<Vec<_>>();
+    let held_out = offset + 9000;
+    let only = std::env::args().find_map(|a| a.strip_prefix("--sets=").map(str::to_owned));
+    let wanted = |source: &str| only.as_deref().is_none_or(|o| o.split(',').any(|s| s == source));
+    let mut sets = Vec::new();
+    if wanted("additive") {
+        sets.extend([
+            Set {
+                label: format!("additive voices, seeds +{offset}"),
+                tuned: true,
+                takes: keep(voices::evaluation_set(offset).into_iter().chain(voices::stress_set(offset)).collect()),
+            },
+            Set {
+                label: format!("additive voices, seeds +{held_out}"),
+                tuned: false,
+                takes: keep(voices::evaluation_set(held_out).into_iter().filter(|t| t.group != "negatives").collect()),
+            },
+        ]);
+    }
+    if !wanted("sampled") {
+        return Ok(sets);
+    }
+    let fonts = Command::new(root.join("scripts/sampled-voices.sh")).output().context("scripts/sampled-voices.sh")?;
+    anyhow::ensure!(
+        fonts.status.success(),
+        "scripts/sampled-voices.sh failed: {}",
+        String::from_utf8_lossy(&fonts.stderr)
+    );
+    let fonts: Vec<PathBuf> = String::from_utf8(fonts.stdout)?.lines().map(PathBuf::from).collect();
+    let name = |font: &PathBuf| font.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let rendered = dir.join("sampled");
+    std::fs::create_dir_all(&rendered)?;
+    let (tuned_font, held_fonts) = fonts.split_first().context("no soundfont")?;
+    let takes = sampled::sampled_set(tuned_font, offset, filter, &rendered)?;
+    sets.push(Set { label: format!("sampled voices, {}", name(tuned_font)), tuned: true, takes });
+    let mut takes = Vec::new();
+    for (k, font) in held_fonts.iter().enumerate() {
+        takes.extend(sampled::sampled_set(font, held_out + 1000 * k as u64, filter, &rendered)?);
+    }
+    let names: Vec<String> = held_fonts.iter().map(name).collect();
+    sets.push(Set { label: format!("sampled voices, {}", names.join(" + ")), tuned: false, takes });
+    Ok(sets)
+}
+
+/// Runs every tracker on a set's takes, prints its table and misses, and
+/// returns each tracker's score over its sung takes.
+fn evaluate(root: &Path, dir: &Path, set: &Set, with_anchors: bool) -> anyhow::Result<BTreeMap<&'static str, Score>> {
     let mut paths = Vec::new();
-    for take in &set {
+    for take in &set.takes {
         let path = dir.join(format!("{}.wav", take.name));
         std::fs::write(&path, write_wav_mono(&take.samples, take.rate))?;
         paths.push(path);
     }
-    let audio_seconds: f64 = set.iter().map(|t| t.samples.len() as f64 / f64::from(t.rate)).sum();
+    let audio_seconds: f64 = set.takes.iter().map(|t| t.samples.len() as f64 / f64::from(t.rate)).sum();
     println!(
-        "evaluation set (seed offset {offset}): {} takes, {:.0} s of audio, in {}",
-        set.len(),
+        "\n== {}{}: {} takes, {:.0} s of audio, in {}",
+        set.label,
+        if set.tuned { " (tuned on)" } else { " (held out)" },
+        set.takes.len(),
         audio_seconds,
         dir.display()
     );
 
     let mut tracks: BTreeMap<&str, Vec<Track>> = BTreeMap::new();
     let mut failures = Vec::new();
-    for (take, path) in set.iter().zip(&paths) {
+    for (take, path) in set.takes.iter().zip(&paths) {
         let track = ours(path)?;
         if let (Expected::Range { lowest, highest }, Ok((lo, hi))) = (take.expected, &track.range) {
             if (lo - lowest).abs() > 1 || (hi - highest).abs() > 1 {
-                failures.push(format!("  {:<28} expected {lowest}–{highest}, got {lo}–{hi}", take.name));
+                failures.push(format!("  {:<40} expected {lowest}–{highest}, got {lo}–{hi}", take.name));
             }
         } else if let (Expected::Range { .. }, Err(reason)) = (take.expected, &track.range) {
-            failures.push(format!("  {:<28} refused: {reason}", take.name));
+            failures.push(format!("  {:<40} refused: {reason}", take.name));
         } else if let (Expected::Refused, Ok((lo, hi))) = (take.expected, &track.range) {
-            failures.push(format!("  {:<28} should be refused, got {lo}–{hi}", take.name));
+            failures.push(format!("  {:<40} should be refused, got {lo}–{hi}", take.name));
         }
         tracks.entry("orakgarak").or_default().push(track);
     }
 
-    if !std::env::args().any(|a| a == "--no-anchors") {
-        for (name, track) in anchors(&root, &paths)? {
+    if with_anchors {
+        for (name, track) in anchors(root, &paths)? {
             tracks.entry(name).or_default().push(track);
         }
     }
-    report(&set, &tracks);
+    let scores = report(&set.takes, &tracks);
     if !failures.is_empty() {
         println!("\norakgarak misses ({}):\n{}", failures.len(), failures.join("\n"));
     }
-    println!("\norakgarak refusals:");
-    for (take, track) in set.iter().zip(&tracks["orakgarak"]) {
-        if let (Expected::Refused, Err(reason)) = (take.expected, &track.range) {
-            println!("  {:<28} {reason}", take.name);
+    let refusals: Vec<String> = set
+        .takes
+        .iter()
+        .zip(&tracks["orakgarak"])
+        .filter_map(|(take, track)| match (take.expected, &track.range) {
+            (Expected::Refused, Err(reason)) => Some(format!("  {:<40} {reason}", take.name)),
+            _ => None,
+        })
+        .collect();
+    if !refusals.is_empty() {
+        println!("\norakgarak refusals:\n{}", refusals.join("\n"));
+    }
+    Ok(scores)
+}
+
+/// Each tracker's sung takes within a semitone, set by set, side by side.
+fn print_summary(summary: &[(String, BTreeMap<&'static str, Score>)]) {
+    println!("\n== every set side by side: sung takes with both ends within a semitone (worst error)");
+    print!("{:<24}", "tracker");
+    for (label, _) in summary {
+        print!(" | {label}");
+    }
+    println!();
+    for name in TRACKERS {
+        if !summary.iter().any(|(_, scores)| scores.contains_key(name)) {
+            continue;
         }
+        print!("{name:<24}");
+        for (label, scores) in summary {
+            let cell = scores.get(name).map_or("-".to_owned(), |s| {
+                let worst = if s.worst == i32::MAX { "a take refused".to_owned() } else { format!("{} st", s.worst) };
+                format!("{}/{} ({worst})", s.both_within_one, s.takes)
+            });
+            print!(" | {cell:<width$}", width = label.chars().count());
+        }
+        println!();
     }
-    if filter.is_empty() {
-        conversion(&root, &dir, &set)?;
-    }
-    Ok(())
 }
 
 /// The pipeline's own path: convert the file as the convert stage does,
@@ -260,8 +375,12 @@ impl Score {
     }
 }
 
-fn report(set: &[Take], tracks: &BTreeMap<&str, Vec<Track>>) {
-    let order = ["orakgarak", "praat", "pyin", "praat + our range rule", "pyin + our range rule"];
+const TRACKERS: [&str; 5] = ["orakgarak", "praat", "pyin", "praat + our range rule", "pyin + our range rule"];
+
+/// Prints the set's table, condition by condition; returns each tracker's
+/// score over all its sung takes.
+fn report(set: &[Take], tracks: &BTreeMap<&str, Vec<Track>>) -> BTreeMap<&'static str, Score> {
+    let mut all = BTreeMap::new();
     let mut groups: Vec<&str> = Vec::new();
     for take in set {
         if !groups.contains(&take.group.as_str()) {
@@ -269,11 +388,11 @@ fn report(set: &[Take], tracks: &BTreeMap<&str, Vec<Track>>) {
         }
     }
     println!(
-        "\n{:<18} {:<24} {:>9} {:>8} {:>8} {:>6} {:>7} {:>7} {:>6} {:>9}",
+        "\n{:<26} {:<24} {:>9} {:>8} {:>8} {:>6} {:>7} {:>7} {:>6} {:>9}",
         "condition", "tracker", "both ≤1st", "low err", "high err", "worst", "recall", "f.alarm", "gross", "×realtime"
     );
     for group in groups.iter().copied().chain(["all sung takes"]) {
-        for name in order {
+        for name in TRACKERS {
             let Some(tracks) = tracks.get(name) else { continue };
             let mut score = Score::default();
             for (take, track) in set.iter().zip(tracks) {
@@ -283,8 +402,12 @@ fn report(set: &[Take], tracks: &BTreeMap<&str, Vec<Track>>) {
                 }
             }
             print_row(group, name, &score);
+            if group == "all sung takes" {
+                all.insert(name, score);
+            }
         }
     }
+    all
 }
 
 fn print_row(group: &str, name: &str, s: &Score) {
@@ -305,7 +428,7 @@ fn print_row(group: &str, name: &str, s: &Score) {
         (format!("{:.2}", s.low_error / n), format!("{:.2}", s.high_error / n))
     };
     println!(
-        "{:<18} {:<24} {:>9} {:>8} {:>8} {:>6} {:>7} {:>7} {:>6} {:>9.0}",
+        "{:<26} {:<24} {:>9} {:>8} {:>8} {:>6} {:>7} {:>7} {:>6} {:>9.0}",
         group,
         name,
         scored,
@@ -321,8 +444,7 @@ fn print_row(group: &str, name: &str, s: &Score) {
 
 /// Convert (decode + downmix + resample + WAV) against ffmpeg on the same
 /// files, median of 15 runs each.
-fn conversion(root: &Path, dir: &Path, set: &[Take]) -> anyhow::Result<()> {
-    let long = set.iter().find(|t| t.name.contains("long")).context("a long take")?;
+fn conversion(root: &Path, dir: &Path, long: &Take) -> anyhow::Result<()> {
     let twenty: Vec<f32> = long.samples.iter().take(20 * long.rate as usize).copied().collect();
     let stereo = dir.join("twenty-seconds-stereo.wav");
     write_stereo(&stereo, &twenty, long.rate)?;

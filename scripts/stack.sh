@@ -3,7 +3,8 @@
 #   PostgreSQL (Debian), S3 (s3s-fs from crates.io, verifies SigV4) with a
 #   CORS front for browsers (Debian's nginx), Kafka protocol (tansu from
 #   crates.io); for the web app's tests, Debian's Chromium and
-#   playwright-core from npm (tests/web).
+#   playwright-core from npm (tests/web); for the analyser's tests on
+#   sampled human voices, FluidSynth and the TimGM6mb soundfont (Debian).
 # Installs what is missing (skipping what is there), starts what is not
 # running, and keeps all state under one directory it can wipe.
 #
@@ -39,7 +40,8 @@ TANSU_FEATURES="dynostore,libsql"
 S3S_FS_VERSION="0.14.1"
 APT_PACKAGES=(postgresql postgresql-client libopus-dev pkg-config cmake
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter wrk
-  ffmpeg docker-compose stunnel4 libssl-dev nginx-light chromium fonts-nanum)
+  ffmpeg docker-compose stunnel4 libssl-dev nginx-light chromium fonts-nanum
+  fluidsynth timgm6mb-soundfont)
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use fixtures::fixture;
 use orakgarak::audio::{write_wav_mono, AudioError};
 use orakgarak::stages::{analyze_wav, convert_recording, ConvertSettings};
+use voices::sampled;
 
 const RATE: u32 = 16_000;
 const LIMITS: ConvertSettings =
@@ -113,6 +114,94 @@ fn a_bass_range_survives_a_high_pass_that_removes_the_fundamental() {
     // Below 300 Hz a fourth-order high-pass leaves the bass's fundamental
     // 20–40 dB down: the range must come from the harmonics' periodicity.
     assert_range_within_a_semitone(&voices::sung_take(voice("bass"), voices::Condition::HighPass, 78));
+}
+
+/// A melody from (MIDI note, seconds held) pairs; a breath follows a
+/// negative duration's note.
+fn melody(notes: &[(i32, f64)]) -> Vec<voices::SungNote> {
+    notes
+        .iter()
+        .enumerate()
+        .map(|(k, (midi, seconds))| voices::SungNote {
+            midi: *midi,
+            seconds: seconds.abs(),
+            vowel: k % 5,
+            phrase_end: *seconds < 0.0,
+        })
+        .collect()
+}
+
+/// `melody` sung by a recorded human voice (a General MIDI soundfont's
+/// choir, played by FluidSynth, which the stack installs) under `chain`.
+fn sampled_take(
+    melody: &[voices::SungNote],
+    chain: (voices::Condition, Option<sampled::Codec>),
+    name: &str,
+) -> voices::Take {
+    let dir = std::env::temp_dir().join(format!("orakgarak-sampled-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let font = std::path::Path::new("/usr/share/sounds/sf2/TimGM6mb.sf2");
+    assert!(font.exists(), "{} is missing: scripts/stack.sh up installs it", font.display());
+    let take = sampled::played(font, sampled::CHOIR_AAHS, melody, chain, name, &mut voices::Rng::new(5), &dir)
+        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    std::fs::remove_dir_all(&dir).ok();
+    take
+}
+
+#[test]
+fn a_top_note_held_half_a_second_counts() {
+    // A tenor's phrases from C3; the top, A3, is held once, for 0.5 s.
+    let notes = melody(&[
+        (48, 0.9),
+        (52, 0.6),
+        (55, 0.6),
+        (53, 0.6),
+        (50, -0.8),
+        (52, 0.6),
+        (57, 0.5),
+        (55, 0.6),
+        (52, 0.6),
+        (48, -0.9),
+    ]);
+    for condition in [voices::Condition::Clean, voices::Condition::Noise15] {
+        let mut take = voices::sung(voice("tenor"), &notes, condition, &mut voices::Rng::new(7));
+        take.name = format!("additive tenor, {}", condition.name());
+        assert_range_within_a_semitone(&take);
+        assert_range_within_a_semitone(&sampled_take(
+            &notes,
+            (condition, None),
+            &format!("tenor {}", condition.name()),
+        ));
+    }
+}
+
+#[test]
+fn a_phone_band_soprano_is_not_read_an_octave_low() {
+    // C5–C6 through a phone's band, reverb and noise, then its codec: the
+    // bottom C5 must not come out as C4.
+    let notes = melody(&[
+        (72, 0.9),
+        (76, 0.6),
+        (79, 0.6),
+        (77, 0.6),
+        (74, -0.8),
+        (79, 0.6),
+        (84, 0.8),
+        (81, 0.6),
+        (76, 0.6),
+        (72, -0.9),
+    ]);
+    // And C4–A4, low for her, near the phone band's lower edge.
+    let low = melody(&[(64, 0.8), (60, 0.7), (62, 0.6), (65, -0.6), (67, 0.6), (69, 0.7), (65, 0.6), (60, -0.8)]);
+    let phone = voices::Condition::Phone;
+    let mut take = voices::sung(voice("soprano"), &notes, phone, &mut voices::Rng::new(11));
+    take.name = "additive soprano, phone".into();
+    assert_range_within_a_semitone(&take);
+    for (notes, name) in [(&notes, "soprano"), (&low, "low soprano")] {
+        for codec in [None, Some(sampled::Codec::Opus16), Some(sampled::Codec::Aac32)] {
+            assert_range_within_a_semitone(&sampled_take(notes, (phone, codec), &format!("{name} phone {codec:?}")));
+        }
+    }
 }
 
 fn voice(name: &str) -> &'static voices::Voice {

@@ -16,6 +16,9 @@
 
 use std::f64::consts::PI;
 
+#[path = "sampled.rs"]
+pub mod sampled;
+
 pub const RATE: u32 = 44_100;
 /// Ground truth is given every 10 ms.
 pub const TRUTH_HOP: f64 = 0.010;
@@ -186,27 +189,15 @@ pub fn sung_take(voice: &Voice, condition: Condition, seed: u64) -> Take {
         Condition::Long => 30.0,
         _ => 8.0,
     };
-    let melody = melody(voice, seconds, &mut rng);
-    let (mut samples, truth_f0) = sing(&melody, voice, &mut rng);
-    let voice_rms = voiced_rms(&samples, &truth_f0);
-    match condition {
-        Condition::Clean | Condition::Short | Condition::Long => {}
-        Condition::Noise20 => add_noise(&mut samples, voice_rms, 20.0, &mut rng),
-        Condition::Noise15 => add_noise(&mut samples, voice_rms, 15.0, &mut rng),
-        Condition::Noise10 => add_noise(&mut samples, voice_rms, 10.0, &mut rng),
-        Condition::Reverb => samples = reverb(&samples, 1.2, 1.0),
-        Condition::HighPass => high_pass(&mut samples, 300.0),
-        Condition::Phone => {
-            samples = reverb(&samples, 0.6, 0.5);
-            high_pass(&mut samples, 300.0);
-            low_pass(&mut samples, 3400.0);
-            add_noise(&mut samples, voice_rms, 15.0, &mut rng);
-        }
-        Condition::Backing => add_chords(&mut samples, &melody, voice_rms, 15.0, &mut rng),
-        Condition::LoudBacking => add_chords(&mut samples, &melody, voice_rms, 10.0, &mut rng),
-    }
-    normalise(&mut samples, 0.7);
-    let (lowest, highest) = melody.iter().fold((i32::MAX, i32::MIN), |(lo, hi), n| (lo.min(n.midi), hi.max(n.midi)));
+    let melody = melody(voice, seconds, EXTREMES_HELD, &mut rng);
+    sung(voice, &melody, condition, &mut rng)
+}
+
+/// `melody` as the additive `voice` sings it, under `condition`.
+pub fn sung(voice: &Voice, melody: &[SungNote], condition: Condition, rng: &mut Rng) -> Take {
+    let (samples, truth_f0) = sing(melody, voice, rng);
+    let samples = apply(condition, samples, melody, &truth_f0, rng);
+    let (lowest, highest) = extremes(melody);
     let condition_name = condition.name().replace([' ', '(', ')', ':'], "-").replace("--", "-");
     Take {
         name: format!("{}-{}", voice.name, condition_name.trim_end_matches('-')),
@@ -216,6 +207,41 @@ pub fn sung_take(voice: &Voice, condition: Condition, seed: u64) -> Take {
         expected: Expected::Range { lowest, highest },
         truth_f0,
     }
+}
+
+/// The lowest and highest note of a melody.
+pub fn extremes(melody: &[SungNote]) -> (i32, i32) {
+    melody.iter().fold((i32::MAX, i32::MIN), |(lo, hi), n| (lo.min(n.midi), hi.max(n.midi)))
+}
+
+/// What a room, a phone or a band does to a take whose voice sounds where
+/// `truth_f0` says; normalised to a peak of 0.7.
+pub fn apply(
+    condition: Condition,
+    mut samples: Vec<f32>,
+    melody: &[SungNote],
+    truth_f0: &[Option<f64>],
+    rng: &mut Rng,
+) -> Vec<f32> {
+    let voice_rms = voiced_rms(&samples, truth_f0);
+    match condition {
+        Condition::Clean | Condition::Short | Condition::Long => {}
+        Condition::Noise20 => add_noise(&mut samples, voice_rms, 20.0, rng),
+        Condition::Noise15 => add_noise(&mut samples, voice_rms, 15.0, rng),
+        Condition::Noise10 => add_noise(&mut samples, voice_rms, 10.0, rng),
+        Condition::Reverb => samples = reverb(&samples, 1.2, 1.0),
+        Condition::HighPass => high_pass(&mut samples, 300.0),
+        Condition::Phone => {
+            samples = reverb(&samples, 0.6, 0.5);
+            high_pass(&mut samples, 300.0);
+            low_pass(&mut samples, 3400.0);
+            add_noise(&mut samples, voice_rms, 15.0, rng);
+        }
+        Condition::Backing => add_chords(&mut samples, melody, voice_rms, 15.0, rng),
+        Condition::LoudBacking => add_chords(&mut samples, melody, voice_rms, 10.0, rng),
+    }
+    normalise(&mut samples, 0.7);
+    samples
 }
 
 pub fn negative_take(negative: Negative) -> Take {
@@ -258,9 +284,14 @@ pub struct SungNote {
     pub phrase_end: bool,
 }
 
+/// How long the additive voices hold a melody's lowest and highest note:
+/// from 0.7 s, up to 0.5 s longer.
+const EXTREMES_HELD: (f64, f64) = (0.7, 0.5);
+
 /// A diatonic melody inside a span of 9–14 semitones of the voice's range
-/// that holds its lowest and highest note at least 0.7 s each.
-fn melody(voice: &Voice, seconds: f64, rng: &mut Rng) -> Vec<SungNote> {
+/// that holds its lowest and highest note `extreme_hold.0` s each, or up
+/// to `extreme_hold.1` s longer.
+pub fn melody(voice: &Voice, seconds: f64, extreme_hold: (f64, f64), rng: &mut Rng) -> Vec<SungNote> {
     const MAJOR: [i32; 7] = [0, 2, 4, 5, 7, 9, 11];
     let span = 9 + rng.below(6) as i32;
     let tonic = voice.low + rng.below((voice.high - voice.low - span + 1).max(1) as u64) as i32;
@@ -285,7 +316,7 @@ fn melody(voice: &Voice, seconds: f64, rng: &mut Rng) -> Vec<SungNote> {
             scale[index]
         };
         let extreme = midi == tonic || midi == top;
-        let held = if extreme { 0.7 + rng.uniform() * 0.5 } else { 0.35 + rng.uniform() * 0.6 };
+        let held = if extreme { extreme_hold.0 + rng.uniform() * extreme_hold.1 } else { 0.35 + rng.uniform() * 0.6 };
         since_breath += 1;
         let phrase_end = since_breath >= 3 + rng.below(3) as usize;
         if phrase_end {
