@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{ensure, Context};
+use orakgarak::audio::write_wav_mono;
 
 use super::{apply, extremes, melody, Condition, Expected, Rng, SungNote, Take, Voice, RATE, TRUTH_HOP, VOICES};
 
@@ -233,7 +234,7 @@ fn through(codec: Codec, samples: &[f32], dir: &Path, name: &str) -> anyhow::Res
     let input = dir.join(format!("{name}.before-codec.wav"));
     let encoded = dir.join(format!("{name}.{extension}"));
     let decoded = dir.join(format!("{name}.after-codec.wav"));
-    write_mono(&input, samples)?;
+    std::fs::write(&input, write_wav_mono(samples, RATE))?;
     let run = |command: &mut Command| -> anyhow::Result<()> {
         let out = command.output().context("ffmpeg")?;
         ensure!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
@@ -264,15 +265,4 @@ fn read_mono(path: &Path) -> anyhow::Result<Vec<f32>> {
     };
     let channels = usize::from(spec.channels.max(1));
     Ok(interleaved.chunks(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32).collect())
-}
-
-fn write_mono(path: &Path, samples: &[f32]) -> anyhow::Result<()> {
-    let spec =
-        hound::WavSpec { channels: 1, sample_rate: RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    let mut writer = hound::WavWriter::create(path, spec)?;
-    for s in samples {
-        writer.write_sample((s.clamp(-1.0, 1.0) * 32_767.0) as i16)?;
-    }
-    writer.finalize()?;
-    Ok(())
 }
