@@ -40,7 +40,8 @@
 //! after their soundfont: `TimGM6mb-soprano-phone`); `--no-anchors` skips
 //! Praat and pYIN (a quick look at ours while tuning); `--seed-offset=N`
 //! moves every set to other melodies; `--sets=` runs only the additive or
-//! only the sampled sets.
+//! only the sampled sets. One run at a time: a second one, whose takes
+//! would overwrite the first's, stops with an error.
 
 #[path = "../tests/common/voices.rs"]
 #[allow(dead_code)]
@@ -86,6 +87,7 @@ fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("target/voice-eval");
     std::fs::create_dir_all(&dir)?;
+    let _lock = RunLock::take(&dir.join(".lock"))?;
     let offset = match std::env::args().find_map(|a| a.strip_prefix("--seed-offset=").map(str::to_owned)) {
         Some(n) => n.parse::<u64>().with_context(|| format!("--seed-offset={n} is not a whole number"))?,
         None => 0,
@@ -105,6 +107,45 @@ fn main() -> anyhow::Result<()> {
         conversion(&root, &dir, &long)?;
     }
     Ok(())
+}
+
+/// Every set writes its takes under the same names in one directory: a
+/// second run would overwrite the files the first one's anchors are
+/// reading. The lock file holds the running benchmark's pid; a lock whose
+/// process is gone (no `/proc/<pid>`) is taken over.
+struct RunLock(PathBuf);
+
+impl RunLock {
+    fn take(path: &Path) -> anyhow::Result<Self> {
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+                Ok(mut file) => {
+                    use std::io::Write;
+                    write!(file, "{}", std::process::id())?;
+                    return Ok(Self(path.to_owned()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid = std::fs::read_to_string(path).unwrap_or_default();
+                    let pid = pid.trim();
+                    if !pid.is_empty() && Path::new("/proc").join(pid).exists() {
+                        anyhow::bail!(
+                            "another voice benchmark (pid {pid}) is writing to {}; wait for it to finish",
+                            path.parent().unwrap_or(path).display()
+                        );
+                    }
+                    std::fs::remove_file(path).with_context(|| format!("removing the stale {}", path.display()))?;
+                }
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
+        }
+        anyhow::bail!("{} keeps reappearing: another voice benchmark is starting", path.display())
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// The additive voices on the seeds the analyser was tuned on and on
