@@ -2,6 +2,7 @@
 //! pitch tracking (with octave correction), sung range and timbre. Pure
 //! functions over samples; no I/O.
 
+mod buried;
 mod candidate;
 mod decode;
 mod octave;

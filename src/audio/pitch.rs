@@ -16,6 +16,11 @@
 //! was a harmonic), and [`super::octave`] moves whole voiced runs by an
 //! octave or a twelfth into the range the rest of the take is sung in.
 //!
+//! Nor can YIN hear a note about as loud as broadband noise around it: the
+//! noise fills the difference function as much as the note does. The
+//! stretches the path leaves unvoiced are heard again in the spectrum by
+//! [`super::buried`], where such a note's harmonics still stand clear.
+//!
 //! Frame alignment: a frame's `time` is the centre of the samples its
 //! estimate depends on, so a pitch change at t shows up at t (± half a
 //! hop), not one hop late as with trackers that stamp a frame with its end.
@@ -115,7 +120,7 @@ pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) 
         path.iter().zip(&candidates).map(|(bin, found)| bin.and_then(|bin| nearest(found, bin))).collect();
     super::octave::correct_octaves(&mut chosen, &candidates, rate);
 
-    (0..count)
+    let mut frames: Vec<PitchFrame> = (0..count)
         .map(|k| {
             let chosen = chosen[k];
             let lag = chosen.map_or(tau_max as f64, |c| c.lag);
@@ -128,7 +133,9 @@ pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) 
                 rms_db: rms[k],
             }
         })
-        .collect()
+        .collect();
+    super::buried::hear_buried_notes(samples, sample_rate, &mut frames, settings);
+    frames
 }
 
 /// YIN's difference function, d(τ) = Σ (x[j] − x[j+τ])², computed as

@@ -32,8 +32,9 @@ const BACKGROUND_DB: f64 = 9.0;
 /// voice through a phone's band and a lossy codec at 0.3–0.5, seen first
 /// on the held-out soundfonts' baritones). With the two rules around it:
 /// 179/180 sung takes within a semitone on the tuned additive seeds,
-/// 176/180 on held-out ones, 51/54 on the tuned soundfont and 105/108 on
-/// the held-out ones (README, "Voice analysis accuracy").
+/// 176/180 on the seeds then held out (+9000), 51/54 on the tuned
+/// soundfont and 105/108 on the held-out ones (README, "Voice analysis
+/// accuracy").
 const MAX_APERIODICITY: f64 = 0.5;
 /// A held note lasts as long as the frames around its steady part stay
 /// this close to its pitch (in semitones): the steady part alone, cut

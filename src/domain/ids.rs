@@ -168,6 +168,11 @@ pub fn hz_to_midi(hz: f64) -> f64 {
     69.0 + 12.0 * (hz / 440.0).log2()
 }
 
+/// Frequency of a fractional MIDI note number.
+pub fn midi_to_hz(midi: f64) -> f64 {
+    440.0 * 2f64.powf((midi - 69.0) / 12.0)
+}
+
 impl TryFrom<i32> for Note {
     type Error = String;
     fn try_from(value: i32) -> Result<Self, Self::Error> {

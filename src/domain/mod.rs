@@ -8,7 +8,7 @@ pub mod media;
 pub mod reasons;
 mod state;
 
-pub use ids::{hz_to_midi, ByteSize, Note, TraceContext, TraceId, UploadId, UserId};
+pub use ids::{hz_to_midi, midi_to_hz, ByteSize, Note, TraceContext, TraceId, UploadId, UserId};
 pub use lane::Lane;
 pub use reasons::{DeadLetterReason, RejectReason};
 pub use state::{IllegalTransition, Stage, UploadState};
