@@ -44,19 +44,24 @@ const MAX_LEVEL_DB: f32 = 20.0;
 /// Candidate f0s, this many per semitone.
 const STEPS_PER_SEMITONE: f64 = 10.0;
 /// A run of frames is a note when its harmonics stand, by the median over
-/// the run, at least this many dB over the points between them. Room noise
-/// alone scores 2.7–3.5 dB over a run; a soprano's A5 sung about 5 dB
-/// under 10 dB room noise scores 6.7 (the additive voices, seeds +9000,
-/// `soprano-noise-10-dB-3`), some of her other buried notes 4.3–5.9.
+/// the run, at least this many dB over the points between them. Tuned on:
+/// room noise alone scores 2.7–3.5 dB over a run; a soprano's A5 sung
+/// about 5 dB under 10 dB room noise 6.7 (the additive voices, seeds
+/// +9000, `soprano-noise-10-dB-3`), some of her other buried notes
+/// 4.3–5.9. Held out (the same take on seeds +400000 and +409000): noise
+/// runs 3.0–3.2, buried notes 4.7–7.4.
 const MIN_COMB_DB: f64 = 6.0;
 /// A note's harmonics hold at least this share of the power standing
-/// over the floor: where they hold less, other pitches sound with it. The
-/// buried A5 above: 0.55; noise alone 0.00–0.06; backing chords between
-/// phrases 0.04–0.38, once 0.81 (left out by its spread, 0.045).
+/// over the floor: where they hold less, other pitches sound with it. Tuned
+/// on: the buried A5 above 0.55; noise alone 0.00–0.06; backing chords
+/// between phrases 0.04–0.38, once 0.81 (left out by its spread, 0.045).
+/// Held out: buried notes 0.55–0.96 (one run at C6 0.16, left out), noise
+/// runs 0.04–0.07 (chords there not yet measured).
 const MIN_EXPLAINED: f64 = 0.5;
 /// A pitch held steadier than this (semitones, robust spread) is an
-/// instrument's: a voice wavers. A backing chord's held note between
-/// phrases: 0.012–0.045; the buried A5: 0.36.
+/// instrument's: a voice wavers. Tuned on: a backing chord's held note
+/// between phrases 0.012–0.045, the buried A5 0.36. Held out: buried
+/// notes 0.12–0.50.
 const MIN_SPREAD: f64 = 0.05;
 /// Frames of one note stay within this many semitones of its median.
 const NOTE_TOLERANCE: f64 = 0.6;
@@ -74,11 +79,16 @@ const FLOOR_BLOCK: usize = 16;
 const MIN_NOTE_SECONDS: f64 = 0.12;
 
 /// Voices the frames of notes found under the noise in `frames`' unvoiced
-/// stretches (see the module's doc).
-pub(super) fn hear_buried_notes(samples: &[f32], rate: u32, frames: &mut [PitchFrame], settings: &PitchSettings) {
+/// stretches louder than `quiet` dB, the tracker's own floor (see the
+/// module's doc).
+pub(super) fn hear_buried_notes(
+    samples: &[f32],
+    rate: u32,
+    frames: &mut [PitchFrame],
+    quiet: f64,
+    settings: &PitchSettings,
+) {
     let hop = settings.hop_seconds;
-    let loudest = frames.iter().map(|f| f.rms_db).fold(f64::NEG_INFINITY, f64::max);
-    let quiet = (loudest - settings.dynamic_range_db).max(-60.0);
     let gaps = unvoiced_stretches(frames, hop, quiet);
     if gaps.is_empty() {
         return;

@@ -184,7 +184,7 @@ mod tests {
     const RATE: f64 = 16_000.0;
 
     fn lag(midi: f64) -> f64 {
-        RATE / (440.0 * 2f64.powf((midi - 69.0) / 12.0))
+        RATE / crate::domain::midi_to_hz(midi)
     }
 
     /// A take of runs, each `(pitch, depth, octave-up depth)` for 50

@@ -134,7 +134,7 @@ pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) 
             }
         })
         .collect();
-    super::buried::hear_buried_notes(samples, sample_rate, &mut frames, settings);
+    super::buried::hear_buried_notes(samples, sample_rate, &mut frames, floor, settings);
     frames
 }
 

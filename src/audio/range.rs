@@ -32,9 +32,9 @@ const BACKGROUND_DB: f64 = 9.0;
 /// voice through a phone's band and a lossy codec at 0.3–0.5, seen first
 /// on the held-out soundfonts' baritones). With the two rules around it:
 /// 179/180 sung takes within a semitone on the tuned additive seeds,
-/// 176/180 on the seeds then held out (+9000), 51/54 on the tuned
-/// soundfont and 105/108 on the held-out ones (README, "Voice analysis
-/// accuracy").
+/// 176/180 on the seeds then held out (+9000), 173/180 on seeds nothing
+/// was tuned on (+400000), 51/54 on the tuned soundfont and 105/108 on
+/// the held-out ones (README, "Voice analysis accuracy").
 const MAX_APERIODICITY: f64 = 0.5;
 /// A held note lasts as long as the frames around its steady part stay
 /// this close to its pitch (in semitones): the steady part alone, cut
@@ -287,7 +287,7 @@ mod tests {
         let mut out: Vec<(f64, usize)> = (0..(seconds * 100.0) as usize)
             .map(|i| {
                 let m = midi + extent * (2.0 * std::f64::consts::PI * rate * i as f64 * 0.01).sin();
-                (440.0 * 2f64.powf((m - 69.0) / 12.0), 1)
+                (crate::domain::midi_to_hz(m), 1)
             })
             .collect();
         out.push((0.0, 5));

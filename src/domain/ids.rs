@@ -122,7 +122,7 @@ impl Note {
         i32::from(self.0)
     }
     pub fn hz(self) -> f64 {
-        440.0 * 2f64.powf((f64::from(self.0) - 69.0) / 12.0)
+        midi_to_hz(f64::from(self.0))
     }
     /// Scientific pitch notation, e.g. "A3", "C#5".
     pub fn name(self) -> String {
