@@ -10,39 +10,21 @@
 //!
 //! So the stretches the tracker left unvoiced get a second hearing: each
 //! frame's spectrum is set against the noise floor around each bin, and
-//! a harmonic comb scores every candidate f0 by how far its harmonics
-//! stand over the floor, less how far the points halfway between them do
-//! (the comb's teeth at half the f0 land between the note's harmonics, and
-//! at twice the f0 its gaps land on them, so neither octave scores as
-//! well). Where one f0 wins by a clear margin, steadily for as long as a
-//! note is held, those frames become voiced — unless the note's harmonics
+//! a harmonic comb ([`super::comb`]) scores every candidate f0. Where one
+//! f0 wins by a clear margin, steadily for as long as a note is held,
+//! those frames become voiced — unless the note's harmonics
 //! hold too little of the sound over the floor (a chord: other pitches
 //! sound with it) or its pitch holds as still as an instrument's. Only the
 //! tracker's unvoiced stretches are heard again: where YIN hears a note it
 //! is kept.
 
-use symphonia::core::dsp::complex::Complex;
-use symphonia::core::dsp::fft::Fft;
-
+use super::comb::{levels_over, mean_power, noise_floor, Comb, Spectra};
 use super::{PitchFrame, PitchSettings};
-use crate::domain::{hz_to_midi, midi_to_hz};
+use crate::domain::midi_to_hz;
 
-/// The spectrum's window: about 0.1 s (2048 samples at 16 kHz, bins
-/// 7.8 Hz apart), fine enough to part a bass's harmonics from the points
-/// between them, short enough to follow a sung note.
-const WINDOW_SECONDS: f64 = 0.1;
 /// Only stretches the tracker left unvoiced for at least this long are
 /// heard again: a note shorter than this does not make a range.
 const MIN_GAP_SECONDS: f64 = 0.25;
-/// A frame's comb is scored at most this many harmonics up, and under this
-/// frequency: above it a voice has little energy left.
-const MAX_HARMONICS: usize = 10;
-const MAX_HARMONIC_HZ: f64 = 4000.0;
-/// A bin's level over the floor is counted up to this many dB: one loud
-/// partial (a click, a cough) must not outweigh the rest of the comb.
-const MAX_LEVEL_DB: f32 = 20.0;
-/// Candidate f0s, this many per semitone.
-const STEPS_PER_SEMITONE: f64 = 10.0;
 /// A run of frames is a note when its harmonics stand, by the median over
 /// the run, at least this many dB over the points between them. Tuned on:
 /// room noise alone scores 2.7–3.5 dB over a run; a soprano's A5 sung
@@ -71,10 +53,6 @@ const SPECTRUM_STEP: usize = 3;
 /// At most this many spectra are held at once (2 MB at 16 kHz): longer
 /// stretches are heard in pieces.
 const MAX_SPECTRA: usize = 1000;
-/// A bin's floor is read over this many bins around it (500 Hz at 16 kHz),
-/// one block of bins at a time.
-const FLOOR_SPAN: usize = 64;
-const FLOOR_BLOCK: usize = 16;
 /// A heard note must last this long, as `range`'s shortest note.
 const MIN_NOTE_SECONDS: f64 = 0.12;
 
@@ -94,9 +72,7 @@ pub(super) fn hear_buried_notes(
         return;
     }
     let rate = f64::from(rate);
-    let size = ((WINDOW_SECONDS * rate).round() as usize).next_power_of_two();
-    let bin_hz = rate / size as f64;
-    let spectra = Spectra::new(size, (MAX_HARMONIC_HZ / bin_hz).ceil() as usize + 3);
+    let spectra = Spectra::new(rate);
     let centres: Vec<isize> = frames.iter().map(|f| (f.time * rate).round() as isize).collect();
     let spectra_at = |points: &mut dyn Iterator<Item = usize>| {
         spectra.powers(samples, &points.map(|k| centres[k]).collect::<Vec<_>>())
@@ -112,7 +88,7 @@ pub(super) fn hear_buried_notes(
         })
         .collect();
     let points = |piece: &std::ops::Range<usize>| piece.clone().step_by(SPECTRUM_STEP);
-    let comb = Comb::new(rate, size, settings);
+    let comb = Comb::new(&spectra, settings);
     let min_points = (MIN_NOTE_SECONDS / (hop * SPECTRUM_STEP as f64)).ceil() as usize;
     for piece in &pieces {
         let powers = spectra_at(&mut points(piece));
@@ -138,17 +114,6 @@ pub(super) fn hear_buried_notes(
             }
         }
     }
-}
-
-/// The mean of power spectra, bin by bin.
-fn mean_power(spectra: &[Vec<f32>]) -> Vec<f32> {
-    let mut sum = spectra[0].clone();
-    for spectrum in &spectra[1..] {
-        sum.iter_mut().zip(spectrum).for_each(|(s, p)| *s += p);
-    }
-    let n = spectra.len() as f32;
-    sum.iter_mut().for_each(|s| *s /= n);
-    sum
 }
 
 /// Runs of unvoiced frames at least `MIN_GAP_SECONDS` long, louder than
@@ -220,166 +185,6 @@ fn notes(best: &[Point], min_points: usize) -> Vec<Vec<usize>> {
         i = next;
     }
     out
-}
-
-/// Hann-windowed power spectra of frames centred on a sample, up to a
-/// top bin, two frames per complex FFT (one as the real part, one as the
-/// imaginary: the FFT of a real signal is conjugate-symmetric, so the two
-/// spectra part again).
-struct Spectra {
-    fft: Fft,
-    window: Vec<f32>,
-    bins: usize,
-}
-
-impl Spectra {
-    fn new(size: usize, bins: usize) -> Self {
-        let window = (0..size)
-            .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / size as f64).cos()) as f32)
-            .collect();
-        Self { fft: Fft::new(size), window, bins: bins.min(size / 2) }
-    }
-
-    /// The power spectra of the windows centred on each of `centres`
-    /// (zeros beyond the ends of `samples`).
-    fn powers(&self, samples: &[f32], centres: &[isize]) -> Vec<Vec<f32>> {
-        let size = self.window.len();
-        let windowed = |centre: Option<&isize>, i: usize| {
-            let Some(centre) = centre else { return 0.0 };
-            let j = centre - size as isize / 2 + i as isize;
-            let x = if j >= 0 { samples.get(j as usize).copied().unwrap_or(0.0) } else { 0.0 };
-            x * self.window[i]
-        };
-        let mut out = Vec::with_capacity(centres.len());
-        let mut buffer = vec![Complex::default(); size];
-        for pair in centres.chunks(2) {
-            for (i, z) in buffer.iter_mut().enumerate() {
-                *z = Complex::new(windowed(pair.first(), i), windowed(pair.get(1), i));
-            }
-            self.fft.fft_inplace(&mut buffer);
-            // X[k] = (Z[k] + conj Z[N−k]) / 2, Y[k] = (Z[k] − conj Z[N−k]) / 2i.
-            let (mut first, mut second) = (Vec::with_capacity(self.bins), Vec::with_capacity(self.bins));
-            for k in 0..self.bins {
-                let (z, w) = (buffer[k], buffer[(size - k) % size]);
-                let (re, im) = ((z.re + w.re) / 2.0, (z.im - w.im) / 2.0);
-                first.push(re * re + im * im);
-                let (re, im) = ((z.im + w.im) / 2.0, (w.re - z.re) / 2.0);
-                second.push(re * re + im * im);
-            }
-            out.push(first);
-            if pair.len() == 2 {
-                out.push(second);
-            }
-        }
-        out
-    }
-}
-
-/// Each bin's noise power in one spectrum, read from the bins around it:
-/// the 25th percentile of the `FLOOR_SPAN` bins centred on each block of
-/// `FLOOR_BLOCK`, scaled to the mean of the exponential distribution a
-/// noise bin's power follows (whose 25th percentile is 0.288 of its mean).
-/// A voice's harmonics fill at most half of such a span (a 65 Hz f0's lie
-/// 8 bins apart, each about 4 wide), so the floor is the noise between
-/// them, whatever was sung before or after.
-fn noise_floor(power: &[f32]) -> Vec<f32> {
-    let mut floor = vec![0.0; power.len()];
-    let mut span = Vec::with_capacity(FLOOR_SPAN);
-    for start in (0..power.len()).step_by(FLOOR_BLOCK) {
-        let centre = start + FLOOR_BLOCK / 2;
-        let lo = centre.saturating_sub(FLOOR_SPAN / 2);
-        let hi = (lo + FLOOR_SPAN).min(power.len());
-        span.clear();
-        span.extend_from_slice(&power[lo..hi]);
-        let k = span.len() / 4;
-        let (_, value, _) = span.select_nth_unstable_by(k, f32::total_cmp);
-        let value = *value / 0.288;
-        floor[start..(start + FLOOR_BLOCK).min(power.len())].fill(value);
-    }
-    floor
-}
-
-/// Each bin's level over the floor in dB, from 0 to `MAX_LEVEL_DB`.
-fn levels_over(power: &[f32], floor: &[f32]) -> Vec<f32> {
-    power
-        .iter()
-        .zip(floor)
-        .map(|(p, n)| (10.0 * (p / n.max(1e-20)).max(1e-10).log10()).clamp(0.0, MAX_LEVEL_DB))
-        .collect()
-}
-
-/// The harmonic comb over candidate f0s.
-struct Comb {
-    /// Per candidate: its MIDI number, and the bins of its harmonics and
-    /// of the points halfway between them.
-    candidates: Vec<(f64, Vec<usize>, Vec<usize>)>,
-    bin_hz: f64,
-}
-
-impl Comb {
-    fn new(rate: f64, size: usize, settings: &PitchSettings) -> Self {
-        let bin_hz = rate / size as f64;
-        let top_hz = MAX_HARMONIC_HZ.min(rate / 2.0 - 2.0 * bin_hz);
-        let (low, high) = (hz_to_midi(settings.min_hz), hz_to_midi(settings.max_hz));
-        let steps = ((high - low) * STEPS_PER_SEMITONE).floor() as usize;
-        let candidates = (0..=steps)
-            .map(|s| {
-                let midi = low + s as f64 / STEPS_PER_SEMITONE;
-                let hz = midi_to_hz(midi);
-                let bin = |f: f64| (f / bin_hz).round() as usize;
-                let harmonics: Vec<usize> =
-                    (1..=MAX_HARMONICS).map(|h| h as f64 * hz).take_while(|f| *f <= top_hz).map(bin).collect();
-                let between = (1..=harmonics.len()).map(|h| bin((h as f64 - 0.5) * hz)).collect();
-                (midi, harmonics, between)
-            })
-            .collect();
-        Self { candidates, bin_hz }
-    }
-
-    /// The share of the power standing over the floor (by more than 6 dB,
-    /// below `MAX_HARMONIC_HZ`) that lies within two bins of a harmonic of
-    /// `midi`.
-    fn explained(&self, power: &[f32], floor: &[f32], midi: f64) -> f64 {
-        let hz = midi_to_hz(midi);
-        let top = ((MAX_HARMONIC_HZ / self.bin_hz) as usize).min(power.len());
-        let (mut near, mut all) = (0.0, 0.0);
-        for b in 1..top {
-            let excess = f64::from((power[b] - 4.0 * floor[b]).max(0.0));
-            let f = b as f64 * self.bin_hz;
-            let h = (f / hz).round().max(1.0);
-            if (f - h * hz).abs() <= 2.0 * self.bin_hz {
-                near += excess;
-            }
-            all += excess;
-        }
-        if all > 0.0 {
-            near / all
-        } else {
-            0.0
-        }
-    }
-
-    /// The best-scoring f0 (MIDI, refined between candidates) and its
-    /// score in dB.
-    fn best(&self, levels: &[f32]) -> (f64, f64) {
-        // A harmonic may fall a bin either side of where the grid puts it.
-        let peaks: Vec<f32> = (0..levels.len())
-            .map(|b| levels[b.saturating_sub(1)..(b + 2).min(levels.len())].iter().copied().fold(0.0, f32::max))
-            .collect();
-        let mean = |bins: &[usize]| bins.iter().map(|&b| peaks[b]).sum::<f32>() / bins.len().max(1) as f32;
-        let scores: Vec<f64> = self.candidates.iter().map(|(_, h, m)| f64::from(mean(h) - mean(m))).collect();
-        let Some(i) = (0..scores.len()).max_by(|a, b| scores[*a].total_cmp(&scores[*b])) else {
-            return (0.0, f64::NEG_INFINITY);
-        };
-        let midi = self.candidates[i].0;
-        if i == 0 || i + 1 == scores.len() {
-            return (midi, scores[i]);
-        }
-        let (a, b, c) = (scores[i - 1], scores[i], scores[i + 1]);
-        let denom = a - 2.0 * b + c;
-        let shift = if denom.abs() > 1e-12 { (0.5 * (a - c) / denom).clamp(-0.5, 0.5) } else { 0.0 };
-        (midi + shift / STEPS_PER_SEMITONE, b)
-    }
 }
 
 #[cfg(test)]

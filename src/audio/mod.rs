@@ -4,7 +4,9 @@
 
 mod buried;
 mod candidate;
+mod comb;
 mod decode;
+mod harmonic_octave;
 mod octave;
 mod pitch;
 mod range;

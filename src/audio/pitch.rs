@@ -15,6 +15,9 @@
 //! much deeper gives its probability to that multiple (the shorter period
 //! was a harmonic), and [`super::octave`] moves whole voiced runs by an
 //! octave or a twelfth into the range the rest of the take is sung in.
+//! A run the difference function cannot settle, a low voice without its
+//! fundamental picked up an octave high after a dropout, is settled by its
+//! harmonics ([`super::harmonic_octave`]).
 //!
 //! Nor can YIN hear a note about as loud as broadband noise around it: the
 //! noise fills the difference function as much as the note does. The
@@ -134,6 +137,7 @@ pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) 
             }
         })
         .collect();
+    super::harmonic_octave::fit_octaves(samples, sample_rate, &mut frames, settings);
     super::buried::hear_buried_notes(samples, sample_rate, &mut frames, floor, settings);
     frames
 }
