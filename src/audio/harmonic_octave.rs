@@ -43,9 +43,10 @@ const MIN_GAIN_DB: f64 = 3.0;
 /// as far as its harmonics do, and at most `MAX_ODD_DEFICIT_DB` less far
 /// (in dB, unclipped): on runs read an octave up the odd harmonics stand
 /// 0.55–1.1 as far and −1.8 to 3.4 dB less; a chord an octave under the
-/// voice fills those points too, but 6–17 dB less far (0.14–0.46 of it
-/// under the additive voices' 15 dB chords; 0.6 and 13 dB under a
-/// sampled soprano's).
+/// voice fills those points too, but less far: 0.2–0.46 as far and
+/// 6–17 dB less under the additive voices' chords 15 dB under them, 0.6
+/// and 13 dB less under a sampled soprano's (once 0.64 and 3 dB under
+/// chords 10 dB under: the range rule below leaves that run).
 const MIN_ODD_SHARE: f64 = 0.5;
 const MAX_ODD_DEFICIT_DB: f64 = 4.0;
 /// ...and the harmonics must stand at least this far over the quarter
