@@ -83,7 +83,7 @@ pub(super) fn fit_octaves(samples: &[f32], rate: u32, frames: &mut [PitchFrame],
     // No run whose octave below is under every frame of the take can land
     // inside its range: such runs' spectra are not worth taking.
     let bottom = midi(frames).into_iter().fold(f64::INFINITY, f64::min) - RANGE_MARGIN;
-    let runs: Vec<Evidence> = voiced_runs(frames)
+    let runs: Vec<Evidence> = super::runs_where(frames.len(), |k| frames[k].hz.is_some())
         .into_iter()
         .map(|run| {
             let pitch = median(&mut midi(&frames[run.clone()]));
@@ -130,23 +130,6 @@ fn says_octave_below(samples: &[f32], rate: f64, run: &[PitchFrame], spectra: &S
     gain >= MIN_GAIN_DB && even >= MIN_HARMONIC_DB && odd >= MIN_ODD_SHARE * even && even - odd <= MAX_ODD_DEFICIT_DB
 }
 
-/// Maximal stretches of voiced frames.
-fn voiced_runs(frames: &[PitchFrame]) -> Vec<std::ops::Range<usize>> {
-    let mut runs = Vec::new();
-    let mut start = None;
-    for k in 0..=frames.len() {
-        match (start, k < frames.len() && frames[k].hz.is_some()) {
-            (None, true) => start = Some(k),
-            (Some(s), false) => {
-                runs.push(s..k);
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    runs
-}
-
 #[cfg(test)]
 mod tests {
     use std::f64::consts::PI;
@@ -190,28 +173,29 @@ mod tests {
         median(&mut midi)
     }
 
-    #[test]
-    fn a_run_read_an_octave_above_its_harmonics_moves_down_into_the_take() {
-        // A2–C3 sung in full, then F3 (175 Hz) without its fundamental and
-        // second harmonic, which the tracker read at F4.
+    /// The median MIDI number, after `fit_octaves`, of the last second of
+    /// A2 and C3 sung in full and then `top`, which the tracker read at F4.
+    fn top_after_fitting(top: Vec<f32>) -> f64 {
         let mut samples = tone(110.0, 1, 1.0);
         samples.extend(tone(130.8, 1, 1.0));
-        samples.extend(tone(174.6, 3, 1.0));
+        samples.extend(top);
         let mut f = frames([110.0, 130.8, 349.2]);
         fit_octaves(&samples, RATE, &mut f, &PitchSettings::default());
-        assert!((pitch_between(&f, 2.1, 2.9) - 53.0).abs() < 0.5, "F3 heard at {:.2}", pitch_between(&f, 2.1, 2.9));
         assert!((pitch_between(&f, 0.1, 0.9) - 45.0).abs() < 0.5, "A2 moved");
+        pitch_between(&f, 2.1, 2.9)
+    }
+
+    #[test]
+    fn a_run_read_an_octave_above_its_harmonics_moves_down_into_the_take() {
+        // F3 (175 Hz) without its fundamental and second harmonic.
+        let top = top_after_fitting(tone(174.6, 3, 1.0));
+        assert!((top - 53.0).abs() < 0.5, "F3 heard at {top:.2}");
     }
 
     #[test]
     fn a_run_at_its_own_octave_above_the_take_stays() {
-        // The same, but the top note is a real F4 in full: only its own
-        // harmonics sound, so it stays where it was sung.
-        let mut samples = tone(110.0, 1, 1.0);
-        samples.extend(tone(130.8, 1, 1.0));
-        samples.extend(tone(349.2, 1, 1.0));
-        let mut f = frames([110.0, 130.8, 349.2]);
-        fit_octaves(&samples, RATE, &mut f, &PitchSettings::default());
-        assert!((pitch_between(&f, 2.1, 2.9) - 65.0).abs() < 0.5, "F4 heard at {:.2}", pitch_between(&f, 2.1, 2.9));
+        // A real F4 in full: only its own harmonics sound.
+        let top = top_after_fitting(tone(349.2, 1, 1.0));
+        assert!((top - 65.0).abs() < 0.5, "F4 heard at {top:.2}");
     }
 }

@@ -27,6 +27,23 @@ fn median(values: &mut [f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// The maximal stretches of `0..len` where `holds` is true, in order.
+fn runs_where(len: usize, holds: impl Fn(usize) -> bool) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut k = 0;
+    while k < len {
+        let start = k;
+        while k < len && holds(k) {
+            k += 1;
+        }
+        if k > start {
+            runs.push(start..k);
+        }
+        k += 1;
+    }
+    runs
+}
+
 /// Peak level in dBFS (−inf for digital silence).
 pub fn peak_dbfs(samples: &[f32]) -> f64 {
     let peak = samples.iter().fold(0f32, |m, s| m.max(s.abs()));

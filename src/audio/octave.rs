@@ -71,7 +71,7 @@ const FAR_OUTSIDE: f64 = 12.0;
 /// run far outside the take that no move brings inside. `dips` holds every
 /// frame's dips, `rate` the sample rate.
 pub(super) fn correct_octaves(chosen: &mut [Option<Candidate>], dips: &[Vec<Candidate>], rate: f64) {
-    let runs = voiced_runs(chosen);
+    let runs = super::runs_where(chosen.len(), |k| chosen[k].is_some());
     // Per run, the factors its lag could be multiplied by, best first.
     let moves: Vec<Vec<f64>> = runs.iter().map(|run| alternatives(&chosen[run.clone()], &dips[run.clone()])).collect();
     let midi = |c: &Candidate| hz_to_midi(rate / c.lag);
@@ -112,23 +112,6 @@ pub(super) fn correct_octaves(chosen: &mut [Option<Candidate>], dips: &[Vec<Cand
             chosen[k] = chosen[k].and_then(|c| deepest_multiple(&dips[k], c.lag, factor));
         }
     }
-}
-
-/// Maximal stretches of voiced frames.
-fn voiced_runs(chosen: &[Option<Candidate>]) -> Vec<std::ops::Range<usize>> {
-    let mut runs = Vec::new();
-    let mut k = 0;
-    while k < chosen.len() {
-        let start = k;
-        while k < chosen.len() && chosen[k].is_some() {
-            k += 1;
-        }
-        if k > start {
-            runs.push(start..k);
-        }
-        k += 1;
-    }
-    runs
 }
 
 /// The factors to the period the run's evidence points to instead of its
