@@ -269,6 +269,16 @@ fn a_low_note_heard_an_octave_up_after_a_dropout_is_moved_back_down() {
 }
 
 #[test]
+fn a_lowest_note_heard_at_the_top_note_through_a_high_pass_is_moved_down_under_the_take() {
+    // An alto's melody spans F3–F4. Through a 300 Hz high-pass her F3 loses
+    // its fundamental and is read at F4 wherever she sings it, so the rest
+    // of the take reaches down to A3 only. Before the harmonics were heard
+    // under the take's range, this take (on seeds no tracker rule was
+    // tuned on then) came out 57–65 for 53–65.
+    assert_range_within_a_semitone(&voices::sung_take(voice("alto"), voices::Condition::HighPass, 401_305));
+}
+
+#[test]
 fn silence_noise_speech_and_a_half_second_take_are_refused_with_a_reason() {
     for (negative, reason) in [
         (voices::Negative::Silence, "the recording is silent"),
