@@ -114,16 +114,24 @@ pub(super) fn fit_octaves(samples: &[f32], rate: u32, frames: &mut [PitchFrame],
     let comb = Comb::new(&spectra, settings);
     let min_frames = (MIN_RUN_SECONDS / settings.hop_seconds).ceil() as usize;
     let midi = |frames: &[PitchFrame]| frames.iter().filter_map(|f| f.hz.map(hz_to_midi)).collect::<Vec<_>>();
-    // No run whose octave below lies further under every frame of the take
-    // than a range may be extended can move: such runs' spectra are not
-    // worth taking.
-    let bottom = midi(frames).into_iter().fold(f64::INFINITY, f64::min) - RANGE_MARGIN - MAX_EXTENSION;
+    let voiced: Vec<(usize, f64)> =
+        frames.iter().enumerate().filter_map(|(k, f)| f.hz.map(|hz| (k, hz_to_midi(hz)))).collect();
+    // A run's octave below may land inside the take when it lies at or
+    // above the take's lowest frame; it may extend the take's range only
+    // where it lies at most `MAX_EXTENSION` under it and the take's other
+    // runs sing the run's pitch. Other runs' spectra are not worth taking.
+    let bottom = voiced.iter().map(|(_, m)| *m).fold(f64::INFINITY, f64::min) - RANGE_MARGIN;
     let runs: Vec<Evidence> = super::runs_where(frames.len(), |k| frames[k].hz.is_some())
         .into_iter()
         .map(|run| {
             let pitch = median(&mut midi(&frames[run.clone()]));
+            let twinned = || {
+                let twins = voiced.iter().filter(|(k, m)| !run.contains(k) && (m - pitch).abs() <= TWIN_SEMITONES);
+                twins.count() as f64 * settings.hop_seconds >= MIN_TWIN_SECONDS
+            };
+            let below = pitch - 12.0;
             let judged = run.len() >= min_frames
-                && pitch - 12.0 >= bottom
+                && (below >= bottom || (below >= bottom - MAX_EXTENSION && twinned()))
                 && frames[run.clone()].iter().filter_map(|f| f.hz).all(|hz| hz / 2.0 >= settings.min_hz);
             let readings =
                 if judged { readings(samples, rate, frames, run.clone(), &spectra, &comb) } else { Vec::new() };
