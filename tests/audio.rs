@@ -292,6 +292,15 @@ fn top_notes_held_long_under_10_db_room_noise_are_heard_and_count() {
 }
 
 #[test]
+fn a_quiet_top_note_in_a_short_take_is_not_followed_at_its_octave_below() {
+    // A soprano's 3 s take: F5 held 0.8 s, quietly, then F4. Her F5's own
+    // period (23 samples) dipped shallower than its double, and the path
+    // followed F4 for 0.3 s of it, leaving 0.4 s of F5, too short to count:
+    // 65–65 for 65–77 (seeds +800000).
+    assert_range_within_a_semitone(&voices::sung_take(voice("soprano"), voices::Condition::Short, 801_508));
+}
+
+#[test]
 fn silence_noise_speech_and_a_half_second_take_are_refused_with_a_reason() {
     for (negative, reason) in [
         (voices::Negative::Silence, "the recording is silent"),
