@@ -100,8 +100,10 @@ const HARMONIC_DEPTH_RATIO: f64 = 0.4;
 /// 40 samples or more (400 Hz and under at 16 kHz), where the voices that
 /// lose their fundamental sing. Looked at: the additive seeds +800000, +0 and +200000 (a floor
 /// of 0.03 for every period mended the soprano but lost an alto's F#3
-/// through a high-pass, 56 for 54); held out: +300000, +1200000 and the
-/// sampled sets.
+/// through a high-pass, 56 for 54): +800000 174 → 175/180, +0 and
+/// +200000 unchanged (179, 179). Held out, all unchanged: +300000 176,
+/// +700000 178 and +1200000 177 of 180, the sampled sets 51/54 and
+/// 106/108; +1600000, run only with the floor, 178/180.
 const SHORT_PERIOD_FLOOR: f64 = 0.8;
 
 pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) -> Vec<PitchFrame> {
