@@ -53,7 +53,10 @@ const MIN_RUN_SECONDS: f64 = 0.1;
 /// tooth but not the tracked f0's, so such runs gain less than they
 /// would with it. Looked at (+0, +200000, +400000, +600000,
 /// +800000): 179 → 180/180 on +0 (a baritone's top 2 semitones high the
-/// same way) and 176 → 177/180 on +800000, no take lost. Comparing both
+/// same way) and 176 → 177/180 on +800000, no take lost. Held out:
+/// +300000 176 → 177/180 (a tenor's top through a phone, 64 for 59),
+/// +700000, +1200000 and +1600000 unchanged (178, 177 and 178), the
+/// sampled voices unchanged (51/54, 106/108). Comparing both
 /// combs only from the tracked f0 up, so that the band cuts neither, was
 /// measured and not kept: it lost a take on +200000 and one on +400000.
 const MIN_GAIN_DB: f64 = 2.5;
