@@ -239,6 +239,17 @@ impl Comb {
         (mean(&[0.0]), mean(&[0.5]), mean(&[0.25, 0.75]))
     }
 
+    /// How far the least of `hz`'s even teeth stands over the mean of the
+    /// odd teeth either side of it, in dB over `levels`' floor (unclipped);
+    /// `None` when fewer than `at_least` even teeth have both neighbours
+    /// under the comb's top.
+    pub(super) fn even_teeth_margin(&self, levels: &Levels, hz: f64, at_least: usize) -> Option<f64> {
+        let count = self.harmonics(hz);
+        let at = |h: usize| levels.at(h as f64 * hz, f32::MAX);
+        let margins: Vec<f64> = (2..count).step_by(2).map(|h| at(h) - (at(h - 1) + at(h + 1)) / 2.0).collect();
+        (margins.len() >= at_least).then(|| margins.iter().copied().fold(f64::INFINITY, f64::min))
+    }
+
     /// The share of the power standing over the floor (by more than 6 dB,
     /// below `MAX_HARMONIC_HZ`) that lies within two bins of a harmonic of
     /// `midi`.
