@@ -42,8 +42,8 @@ const STEPS_PER_SEMITONE: f64 = 10.0;
 /// stress set unchanged. At 1.5 dB and at 3 dB the alto stays wrong; at
 /// 1.5 dB 2 of 38 spectra of a G#3 whose four harmonics stand 12 dB over
 /// white noise still read G#2 (this module's test; 11 at 1 dB, 20 without
-/// the rule). Held out: +300000, +700000 and +1200000 unchanged (176, 178 and
-/// 177/180), +1600000 178/180 with its worst error 12 → 5 semitones (a
+/// the rule). Held out: +300000, +700000 and +1200000 unchanged (176,
+/// 178 and 177/180), +1600000 178/180 with its worst error 12 → 5 semitones (a
 /// soprano's lowest notes under 10 dB room noise now heard), the sampled
 /// voices unchanged (51/54, 106/108).
 const MAX_IDLE_TEETH_DB: f32 = 2.0;

@@ -129,10 +129,11 @@ const TWIN_SEMITONES: f64 = 1.0;
 /// stay). At 8 dB: +800000 177 → 178/180 (a soprano's top, 79 read at 67
 /// over the chord's G4) and +1200000 177 → 178 (a soprano's top, 81
 /// read at 69); on the stress set, four ends of takes mended (+200000
-/// 13 → 14/18, +800000 16 → 18); no take lost. Held out: +300000, +700000, +1600000, +2000000
-/// and +2400000 unchanged (177, 178, 178, 177 and 178/180; on +2000000 a
-/// soprano's top 75 → 82 for 82, her lowest still wrong), the sampled
-/// voices unchanged (51/54, 106/108).
+/// 13 → 14/18, +800000 16 → 18); no take lost. Held out, beside them:
+/// +300000, +700000, +1600000, +2000000 and +2400000 unchanged (177,
+/// 178, 178, 177 and 178/180; on +2000000 a soprano's top 75 → 82 for
+/// 82, her lowest still wrong), the sampled voices unchanged (51/54,
+/// 106/108).
 const MIN_CHORD_MARGIN_DB: f64 = 8.0;
 const MIN_EVEN_TEETH: usize = 3;
 
