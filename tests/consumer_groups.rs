@@ -182,7 +182,12 @@ async fn crash_loop(identities: [Option<&str>; 2], seed: u64, churn: Duration) -
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
         let upload = app.client.wait_for(id, Some("COMPLETED"), left, false).await.unwrap_or_else(|e| {
             let log = common::worker::log_path(&settings);
-            panic!("{id} did not complete within 60 s of the last of {kills} kills: {e:#}; see {}", log.display())
+            let since = group_events_since(&std::fs::read_to_string(&log).unwrap_or_default(), last_kill_at);
+            panic!(
+                "{id} did not complete within 60 s of the last of {kills} kills: {e:#}; see {}\n\
+                 what the workers' consumers did after the last kill ({last_kill_at}):\n{since}",
+                log.display()
+            )
         });
         assert_eq!(states(&upload), HAPPY_PATH, "{id}");
         let done = upload["history"]
@@ -208,6 +213,41 @@ async fn crash_loop(identities: [Option<&str>; 2], seed: u64, churn: Duration) -
         first_stage_after_last_kill: (first - last_kill_at).num_milliseconds() as f64 / 1000.0,
         all_done_after_last_kill: all_done.as_secs_f64(),
         rejoins: log.matches(REJOINING).count(),
+    }
+}
+
+/// The workers' consumer lifecycle after `since`, one line per event
+/// (time, task, what, why): what a failed crash loop is read by, since CI
+/// keeps the test's output but not its log files.
+fn group_events_since(log: &str, since: chrono::DateTime<Utc>) -> String {
+    const EVENTS: [&str; 5] =
+        ["Roles started.", "Consumer started.", "Consumer starved", "Consumer no longer", REJOINING];
+    let lines: Vec<String> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|event| {
+            let message = event["message"].as_str().unwrap_or_default();
+            EVENTS.iter().any(|wanted| message.starts_with(wanted))
+        })
+        .filter(|event| event["timestamp"].as_str().and_then(|t| t.parse::<chrono::DateTime<Utc>>().ok()) > Some(since))
+        .map(|event| {
+            let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
+            let task = match (text("stage"), text("lane")) {
+                (stage, lane) if !stage.is_empty() => format!("{stage}.{lane}"),
+                _ => format!("worker {}", text("metrics")),
+            };
+            let membership = match event["static_membership"].as_bool() {
+                Some(true) => " (static)",
+                Some(false) => " (dynamic)",
+                None => "",
+            };
+            format!("  {} {task:<18} {}{membership} {}", text("timestamp"), text("message"), text("why"))
+        })
+        .collect();
+    if lines.is_empty() {
+        "  (nothing)".to_owned()
+    } else {
+        lines.join("\n")
     }
 }
 
