@@ -2,6 +2,9 @@
 //! watchdog): a task that returns an error, returns at all, or panics is
 //! logged at ERROR, counted, marked not running for `/readyz`, and started
 //! again with backoff — an OTP supervisor's one-for-one restart in tokio.
+//! A task that ends with `RestartAtOnce` asked for its restart (it has
+//! already waited what it needed): it is counted and logged the same, and
+//! started again at once with its backoff started over.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::collections::BTreeMap;
@@ -24,6 +27,22 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A task that ran this long before failing starts its backoff over.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
+
+/// The error of a task that ends to be started again at once: a planned
+/// restart (a stage consumer that left its group starved and waited for
+/// the broker to forget it), not a failure whose cause may still be there.
+/// Under the doubling backoff, a consumer starved over and over would wait
+/// 2, 4, 8 … 30 s more before each new try.
+#[derive(Debug)]
+pub struct RestartAtOnce(pub String);
+
+impl std::fmt::Display for RestartAtOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RestartAtOnce {}
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TaskStatus {
@@ -160,27 +179,31 @@ where
             health.update(task, |s| s.running = false);
             return Ok(());
         }
+        let planned = matches!(&outcome, Ok(Err(error)) if error.is::<RestartAtOnce>());
         let error = match outcome {
             Ok(Ok(())) => "ended without being asked to stop".to_owned(),
             Ok(Err(error)) => format!("{error:#}"),
             Err(join) if join.is_panic() => format!("panicked: {}", panic_message(join.into_panic())),
             Err(join) => join.to_string(),
         };
-        if started.elapsed() >= STABLE_AFTER {
+        if planned || started.elapsed() >= STABLE_AFTER {
             backoff = FIRST_BACKOFF;
         }
+        let restart_in = if planned { Duration::ZERO } else { backoff };
         health.update(task, |s| {
             s.running = false;
             s.restarts += 1;
             s.error = Some(error.clone());
             s.problem = None;
         });
-        TaskFailed { task, error: &error, restart_in: backoff }.emit(&metrics);
+        TaskFailed { task, error: &error, restart_in }.emit(&metrics);
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(restart_in) => {}
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        if !planned {
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
     }
 }
 
@@ -249,6 +272,44 @@ mod tests {
         shutdown.cancel();
         supervisor.await.expect("joins").expect("stops cleanly");
         assert!(!health.report().0, "a stopped task is not running");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_asks_to_restart_is_started_again_at_once_and_its_backoff_starts_over() {
+        let health = Health::default();
+        let metrics = Metrics::new();
+        let shutdown = CancellationToken::new();
+        let starts = Arc::new(AtomicUsize::new(0));
+        let (counted, stop) = (starts.clone(), shutdown.clone());
+        let began = tokio::time::Instant::now();
+        let supervisor =
+            tokio::spawn(supervise(Task::Relay, health.clone(), metrics.clone(), shutdown.clone(), move || {
+                let (n, stop) = (counted.fetch_add(1, Ordering::SeqCst), stop.clone());
+                async move {
+                    match n {
+                        // Two failures (backoff 1 s, then 2 s), then three
+                        // planned restarts, then a failure: 1 s again.
+                        0 | 1 | 5 => anyhow::bail!("injected failure"),
+                        2..=4 => Err(RestartAtOnce("starved; joining again".into()).into()),
+                        _ => {
+                            stop.cancelled().await;
+                            Ok(())
+                        }
+                    }
+                }
+            }));
+        while starts.load(Ordering::SeqCst) < 7 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // 1 + 2 s for the failures, nothing for the planned restarts, 1 s
+        // (not 4) for the failure after them.
+        let took = began.elapsed();
+        assert!(took >= Duration::from_secs(4) && took < Duration::from_millis(4100), "{took:?}");
+        let status = &health.report().1["relay"];
+        assert_eq!(status.restarts, 6, "planned restarts are counted as restarts");
+        assert!(metrics.encode().contains("orakgarak_task_restarts_total{task=\"relay\"} 6"));
+        shutdown.cancel();
+        supervisor.await.expect("joins").expect("stops cleanly");
     }
 
     #[tokio::test]

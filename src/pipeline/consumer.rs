@@ -27,7 +27,7 @@ use super::stage::StageHandler;
 use super::starvation::{self, PartitionView, StarvationWatch, Verdict};
 use super::KafkaClients;
 use crate::domain::Stage;
-use crate::supervisor::Health;
+use crate::supervisor::{Health, RestartAtOnce};
 use crate::telemetry::events::{
     ConsumerFed, ConsumerProgress, ConsumerRejoining, ConsumerStarted, ConsumerStarved, ConsumerStopped,
     KafkaStatistics, MessageFinished, PartitionsRevoked,
@@ -147,8 +147,8 @@ struct Finished {
 
 /// Consumes `H::STAGE`'s topic on the spec's lane until `shutdown`, with
 /// up to `concurrency` messages in flight. Returns an error when the
-/// consumer itself cannot go on, or left its group starved (the
-/// supervisor then starts it again, with a fresh client).
+/// consumer itself cannot go on, or `RestartAtOnce` when it left its group
+/// starved (the supervisor then starts it again, with a fresh client).
 pub async fn run_consumer<H: StageHandler>(
     engine: Arc<Engine<H>>,
     spec: ConsumerSpec,
@@ -312,7 +312,7 @@ pub async fn run_consumer<H: StageHandler>(
         _ = shutdown.cancelled() => return Ok(()),
         _ = tokio::time::sleep(kafka.session_timeout() + Duration::from_secs(1)) => {}
     }
-    anyhow::bail!("left its group starved ({why}); joining again with a fresh client")
+    Err(RestartAtOnce(format!("left its group starved ({why}); joining again with a fresh client")).into())
 }
 
 /// How long closing a consumer may take before it is left behind.
