@@ -228,27 +228,43 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[tokio::test(start_paused = true)]
-    async fn a_failing_task_is_restarted_and_reported_down_meanwhile() {
-        let health = Health::default();
-        let metrics = Metrics::new();
-        let shutdown = CancellationToken::new();
+    /// A supervised relay task whose `n`th start ends as `ending(n)` says
+    /// (an error, a panic, or `None`: it runs until shutdown).
+    struct Supervised {
+        health: Health,
+        metrics: Metrics,
+        shutdown: CancellationToken,
+        starts: Arc<AtomicUsize>,
+        supervisor: tokio::task::JoinHandle<anyhow::Result<()>>,
+    }
+
+    fn supervised_relay(ending: fn(usize) -> Option<anyhow::Error>) -> Supervised {
+        let (health, metrics, shutdown) = (Health::default(), Metrics::new(), CancellationToken::new());
         let starts = Arc::new(AtomicUsize::new(0));
         let (counted, stop) = (starts.clone(), shutdown.clone());
         let supervisor =
             tokio::spawn(supervise(Task::Relay, health.clone(), metrics.clone(), shutdown.clone(), move || {
                 let (n, stop) = (counted.fetch_add(1, Ordering::SeqCst), stop.clone());
                 async move {
-                    match n {
-                        0 => anyhow::bail!("injected failure"),
-                        1 => panic!("injected panic"),
-                        _ => {
+                    match ending(n) {
+                        Some(error) => Err(error),
+                        None => {
                             stop.cancelled().await;
                             Ok(())
                         }
                     }
                 }
             }));
+        Supervised { health, metrics, shutdown, starts, supervisor }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_task_is_restarted_and_reported_down_meanwhile() {
+        let Supervised { health, metrics, shutdown, starts, supervisor } = supervised_relay(|n| match n {
+            0 => Some(anyhow::anyhow!("injected failure")),
+            1 => panic!("injected panic"),
+            _ => None,
+        });
         // After the first failure the task is down for its 1 s backoff.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (ready, tasks) = health.report();
@@ -276,28 +292,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_task_that_asks_to_restart_is_started_again_at_once_and_its_backoff_starts_over() {
-        let health = Health::default();
-        let metrics = Metrics::new();
-        let shutdown = CancellationToken::new();
-        let starts = Arc::new(AtomicUsize::new(0));
-        let (counted, stop) = (starts.clone(), shutdown.clone());
         let began = tokio::time::Instant::now();
-        let supervisor =
-            tokio::spawn(supervise(Task::Relay, health.clone(), metrics.clone(), shutdown.clone(), move || {
-                let (n, stop) = (counted.fetch_add(1, Ordering::SeqCst), stop.clone());
-                async move {
-                    match n {
-                        // Two failures (backoff 1 s, then 2 s), then three
-                        // planned restarts, then a failure: 1 s again.
-                        0 | 1 | 5 => anyhow::bail!("injected failure"),
-                        2..=4 => Err(RestartAtOnce("starved; joining again".into()).into()),
-                        _ => {
-                            stop.cancelled().await;
-                            Ok(())
-                        }
-                    }
-                }
-            }));
+        // Two failures (backoff 1 s, then 2 s), then three planned
+        // restarts, then a failure: 1 s again.
+        let Supervised { health, metrics, shutdown, starts, supervisor } = supervised_relay(|n| match n {
+            0 | 1 | 5 => Some(anyhow::anyhow!("injected failure")),
+            2..=4 => Some(RestartAtOnce("starved; joining again".into()).into()),
+            _ => None,
+        });
         while starts.load(Ordering::SeqCst) < 7 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
