@@ -277,6 +277,15 @@ fn a_sopranos_top_note_over_backing_chords_is_not_read_at_the_chord_an_octave_un
 }
 
 #[test]
+fn a_sopranos_notes_over_a_chord_note_a_twelfth_under_them_are_not_read_there() {
+    // Her A#5 sounds over a B major chord holding D#4, 15 dB under her: A#5
+    // is D#4's third harmonic, so the mixture repeats at D#4's period, and
+    // the tracker followed that note, and a G#5 after it, a twelfth low.
+    // The take came out 61–82 for 71–82 (seeds +2000000).
+    assert_range_within_a_semitone(&voices::sung_take(voice("soprano"), voices::Condition::Backing, 2_001_507));
+}
+
+#[test]
 fn a_low_note_heard_an_octave_up_after_a_dropout_is_moved_back_down() {
     // A bass through a phone holds his top F3; the tracker loses it for a
     // frame and follows the rest of it, and two later F3s, at F4, as

@@ -239,14 +239,14 @@ impl Comb {
         (mean(&[0.0]), mean(&[0.5]), mean(&[0.25, 0.75]))
     }
 
-    /// How far the least of `hz`'s even teeth stands over the mean of the
-    /// odd teeth either side of it, in dB over `levels`' floor (unclipped);
-    /// `None` when fewer than `at_least` even teeth have both neighbours
-    /// under the comb's top.
-    pub(super) fn even_teeth_margin(&self, levels: &Levels, hz: f64, at_least: usize) -> Option<f64> {
+    /// How far the least of `hz`'s every `k`-th tooth stands over the mean
+    /// of the teeth either side of it, in dB over `levels`' floor
+    /// (unclipped); `None` when fewer than `at_least` such teeth have both
+    /// neighbours under the comb's top.
+    pub(super) fn kth_teeth_margin(&self, levels: &Levels, hz: f64, k: usize, at_least: usize) -> Option<f64> {
         let count = self.harmonics(hz);
         let at = |h: usize| levels.at(h as f64 * hz, f32::MAX);
-        let margins: Vec<f64> = (2..count).step_by(2).map(|h| at(h) - (at(h - 1) + at(h + 1)) / 2.0).collect();
+        let margins: Vec<f64> = (k..count).step_by(k).map(|h| at(h) - (at(h - 1) + at(h + 1)) / 2.0).collect();
         (margins.len() >= at_least).then(|| margins.iter().copied().fold(f64::INFINITY, f64::min))
     }
 
