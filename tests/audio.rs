@@ -286,6 +286,15 @@ fn a_sopranos_notes_over_a_chord_note_a_twelfth_under_them_are_not_read_there() 
 }
 
 #[test]
+fn a_chord_the_voice_comes_in_over_is_not_the_lowest_note() {
+    // A chord's D#4, G4 and A#4 sound alone at the take's start and repeat
+    // at D#2's period; a bass comes in over them on A#3, D#2's third
+    // harmonic, and the tracker holds D#2 through his onset. The take
+    // came out 39–58 for 46–58 (seeds +2000000).
+    assert_range_within_a_semitone(&voices::sung_take(voice("bass"), voices::Condition::Backing, 2_004_007));
+}
+
+#[test]
 fn a_low_note_heard_an_octave_up_after_a_dropout_is_moved_back_down() {
     // A bass through a phone holds his top F3; the tracker loses it for a
     // frame and follows the rest of it, and two later F3s, at F4, as
