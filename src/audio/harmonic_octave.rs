@@ -406,25 +406,25 @@ mod tests {
         pitch_between(&f, 0.0, 3.0)
     }
 
+    /// Three seconds of a voice at `hz` over a backing chord's A3, 15 dB
+    /// under it, read at A3, after `lift_chord_periods`.
+    fn lifted_over_an_a3_chord(hz: f64) -> f64 {
+        let chord = tone(220.0, 1, 3.0);
+        lifted(tone(hz, 1, 3.0).iter().zip(&chord).map(|(v, c)| v + c * 10f32.powf(-15.0 / 20.0)).collect())
+    }
+
     #[test]
     fn a_voice_read_at_a_chord_note_an_octave_under_it_moves_up() {
-        // A4 sung over a backing chord's A3, 15 dB under the voice: the
-        // mixture repeats at A3's period.
-        let chord = tone(220.0, 1, 3.0);
-        let voice: Vec<f32> =
-            tone(440.0, 1, 3.0).iter().zip(&chord).map(|(v, c)| v + c * 10f32.powf(-15.0 / 20.0)).collect();
-        let heard = lifted(voice);
+        // A4 over A3: the mixture repeats at A3's period.
+        let heard = lifted_over_an_a3_chord(440.0);
         assert!((heard - 69.0).abs() < 0.5, "A4 over an A3 chord heard at {heard:.2}");
     }
 
     #[test]
     fn a_voice_read_at_a_chord_note_a_twelfth_under_it_moves_up_a_twelfth() {
-        // E5 sung over a backing chord's A3, 15 dB under the voice: E5 is
-        // A3's third harmonic, so the mixture repeats at A3's period.
-        let chord = tone(220.0, 1, 3.0);
-        let voice: Vec<f32> =
-            tone(660.0, 1, 3.0).iter().zip(&chord).map(|(v, c)| v + c * 10f32.powf(-15.0 / 20.0)).collect();
-        let heard = lifted(voice);
+        // E5 over A3: E5 is A3's third harmonic, so the mixture repeats at
+        // A3's period.
+        let heard = lifted_over_an_a3_chord(660.0);
         assert!((heard - 76.0).abs() < 0.5, "E5 over an A3 chord heard at {heard:.2}");
     }
 
