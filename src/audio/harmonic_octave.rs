@@ -114,8 +114,18 @@ const RANGE_MARGIN: f64 = 1.0;
 /// 10 dB under her, gain 11.2, its pitch sung for 0.01 s elsewhere. Held
 /// out (seeds +200000, +600000, +300000 and +700000, never looked at):
 /// 178, 178, 175 and 178/180, against 176, 178, 175 and 176 without this
-/// rule; the sampled voices' 51/54 and 105/108 unchanged.
-const MAX_EXTENSION: f64 = 7.0;
+/// rule; the sampled voices' 51/54 and 105/108 unchanged. Raised from 7 to
+/// 10 after a soprano in 10 dB room noise whose notes from F#4 to B4
+/// were read an octave up, at the pitches of the rest of her take: her B4,
+/// read at B5 for 1.6 s with a gain of 8.4 dB, was her top note, 83 for
+/// 80, its octave below 8.5 semitones under the range the rest of the
+/// take was then read in (held-out seeds +1600000). Looked at again with
+/// the limit at 12 (seeds +0 to +1200000 by 200000, with the stress
+/// sets): no run the spectra move down lands more than 5.8 semitones
+/// under the range. With 10: +1600000 178 → 179/180; every other additive
+/// set, held out or not, its stress set and the sampled voices unchanged,
+/// take by take.
+const MAX_EXTENSION: f64 = 10.0;
 const MIN_EXTENDING_GAIN_DB: f64 = 6.0;
 const MIN_TWIN_SECONDS: f64 = 0.2;
 const TWIN_SEMITONES: f64 = 1.0;
@@ -515,6 +525,32 @@ mod tests {
             let heard = lifted(tone(220.0, from, 3.0));
             assert!((heard - 57.0).abs() < 0.5, "A3 from harmonic {from} heard at {heard:.2}");
         }
+    }
+
+    /// F5 and G5 sung in full, then G4 without its fundamental and second
+    /// harmonic, read at `tracked`: after `fit_octaves`, the median MIDI
+    /// number of that last second.
+    fn g4_after_f5_and_g5(tracked: f64) -> f64 {
+        let f = fitted([tone(698.5, 1, 1.0), tone(784.0, 1, 1.0), tone(392.0, 3, 1.0)], [698.5, 784.0, tracked]);
+        pitch_between(&f, 2.1, 2.9)
+    }
+
+    #[test]
+    fn a_phrase_read_an_octave_up_at_the_takes_own_pitches_moves_down_nine_semitones_under_it() {
+        // Read at G5, which the take sings: its octave below, G4, lies 9
+        // semitones under F5 less the range's margin.
+        let heard = g4_after_f5_and_g5(784.0);
+        assert!((heard - 67.0).abs() < 0.5, "G4 heard at {heard:.2}");
+    }
+
+    #[test]
+    fn a_run_whose_octave_below_lies_eleven_semitones_under_the_take_stays() {
+        // G5 and A5 sung in full, then G4 read at G5: its octave below lies
+        // 11 semitones under G5 less the range's margin, further than a
+        // take's range is extended on the spectra's word.
+        let f = fitted([tone(784.0, 1, 1.0), tone(880.0, 1, 1.0), tone(392.0, 3, 1.0)], [784.0, 880.0, 784.0]);
+        let heard = pitch_between(&f, 2.1, 2.9);
+        assert!((heard - 79.0).abs() < 0.5, "G4 read at G5 moved to {heard:.2}");
     }
 
     #[test]
