@@ -289,20 +289,25 @@ pub(super) fn lift_chord_periods(samples: &[f32], rate: u32, frames: &mut [Pitch
         let (readings, read) = along_run(samples, rate, frames, run.clone(), &spectra, |levels, hz| {
             Some(LIFTS.map(|lift| comb.kth_teeth_margin(levels, hz, lift.teeth, MIN_EVEN_TEETH)))
         });
-        let pitch = median(&mut midi_of(&frames[run.clone()]));
-        let mut rest: Vec<f64> = frames
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| !run.contains(k))
-            .filter_map(|(_, f)| f.hz.map(hz_to_midi))
-            .collect();
-        let under_the_take = range_sung(&mut rest).is_some_and(|(lowest, _)| pitch < lowest);
+        // Asked only of a run the comb leaves in doubt.
+        let under_the_take = || {
+            let pitch = median(&mut midi_of(&frames[run.clone()]));
+            let mut rest: Vec<f64> = frames
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| !run.contains(k))
+                .filter_map(|(_, f)| f.hz.map(hz_to_midi))
+                .collect();
+            range_sung(&mut rest).is_some_and(|(lowest, _)| pitch < lowest)
+        };
         let lift = LIFTS.iter().enumerate().find_map(|(i, lift)| {
             let factor = lift.teeth as f64;
             let mut margins: Vec<f64> = readings.iter().filter_map(|r| r[i]).collect();
-            let min_margin = if under_the_take { lift.under_the_take } else { lift.margin };
             // Where most spectra have too few teeth, there is no comb to read.
-            let heard = margins.len() * 2 >= read && median(&mut margins) >= min_margin;
+            let heard = margins.len() * 2 >= read && {
+                let margin = median(&mut margins);
+                margin >= lift.margin || (margin >= lift.under_the_take && under_the_take())
+            };
             (heard && top * factor <= settings.max_hz).then_some(factor)
         });
         if let Some(lift) = lift {
