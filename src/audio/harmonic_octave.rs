@@ -532,29 +532,28 @@ mod tests {
         }
     }
 
-    /// F5 and G5 sung in full, then G4 without its fundamental and second
-    /// harmonic, read at `tracked`: after `fit_octaves`, the median MIDI
-    /// number of that last second.
-    fn g4_after_f5_and_g5(tracked: f64) -> f64 {
-        let f = fitted([tone(698.5, 1, 1.0), tone(784.0, 1, 1.0), tone(392.0, 3, 1.0)], [698.5, 784.0, tracked]);
+    /// Two notes sung in full at `sung`, then G4 without its fundamental
+    /// and second harmonic, read at G5: after `fit_octaves`, the median
+    /// MIDI number of that last second.
+    fn g4_read_at_g5_after(sung: [f64; 2]) -> f64 {
+        let f = fitted([tone(sung[0], 1, 1.0), tone(sung[1], 1, 1.0), tone(392.0, 3, 1.0)], [sung[0], sung[1], 784.0]);
         pitch_between(&f, 2.1, 2.9)
     }
 
     #[test]
     fn a_phrase_read_an_octave_up_at_the_takes_own_pitches_moves_down_nine_semitones_under_it() {
-        // Read at G5, which the take sings: its octave below, G4, lies 9
-        // semitones under F5 less the range's margin.
-        let heard = g4_after_f5_and_g5(784.0);
+        // After F5 and G5: G5 is sung, and G4 lies 9 semitones under F5
+        // less the range's margin.
+        let heard = g4_read_at_g5_after([698.5, 784.0]);
         assert!((heard - 67.0).abs() < 0.5, "G4 heard at {heard:.2}");
     }
 
     #[test]
     fn a_run_whose_octave_below_lies_eleven_semitones_under_the_take_stays() {
-        // G5 and A5 sung in full, then G4 read at G5: its octave below lies
-        // 11 semitones under G5 less the range's margin, further than a
-        // take's range is extended on the spectra's word.
-        let f = fitted([tone(784.0, 1, 1.0), tone(880.0, 1, 1.0), tone(392.0, 3, 1.0)], [784.0, 880.0, 784.0]);
-        let heard = pitch_between(&f, 2.1, 2.9);
+        // After G5 and A5, G4 lies 11 semitones under G5 less the range's
+        // margin: further than a take's range is extended on the spectra's
+        // word.
+        let heard = g4_read_at_g5_after([784.0, 880.0]);
         assert!((heard - 79.0).abs() < 0.5, "G4 read at G5 moved to {heard:.2}");
     }
 
