@@ -27,6 +27,18 @@ fn median(values: &mut [f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// The range `sung` (MIDI numbers of frames, sorted here) spans between
+/// `quantile` and its complement, widened by `margin` semitones: a few
+/// stray frames neither make nor break it. `None` when nothing is sung.
+fn range_between(sung: &mut [f64], quantile: f64, margin: f64) -> Option<(f64, f64)> {
+    if sung.is_empty() {
+        return None;
+    }
+    sung.sort_by(f64::total_cmp);
+    let at = |q: f64| sung[((sung.len() - 1) as f64 * q) as usize];
+    Some((at(quantile) - margin, at(1.0 - quantile) + margin))
+}
+
 /// The maximal stretches of `0..len` where `holds` is true, in order.
 fn runs_where(len: usize, holds: impl Fn(usize) -> bool) -> Vec<std::ops::Range<usize>> {
     let mut runs = Vec::new();

@@ -84,13 +84,11 @@ pub(super) fn correct_octaves(chosen: &mut [Option<Candidate>], dips: &[Vec<Cand
         .filter(|c| c.value <= MAX_RANGE_DEPTH)
         .map(midi)
         .collect();
-    if sung.is_empty() {
-        return;
-    }
     let centre = median(&mut sung);
     sung.retain(|m| (m - centre).abs() <= TAKE_REACH);
-    let at = |q: f64| sung[((sung.len() - 1) as f64 * q) as usize];
-    let (lowest, highest) = (at(RANGE_QUANTILE) - RANGE_MARGIN, at(1.0 - RANGE_QUANTILE) + RANGE_MARGIN);
+    let Some((lowest, highest)) = super::range_between(&mut sung, RANGE_QUANTILE, RANGE_MARGIN) else {
+        return;
+    };
 
     for (run, factors) in runs.into_iter().zip(moves) {
         let mut pitches: Vec<f64> = chosen[run.clone()].iter().flatten().map(midi).collect();
