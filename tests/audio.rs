@@ -315,6 +315,28 @@ fn a_lowest_note_moved_down_an_octave_in_room_noise_counts_as_sung() {
 }
 
 #[test]
+fn a_low_note_through_a_phone_read_an_octave_up_is_not_the_top_note() {
+    // A baritone through a phone band sings D3 for 0.4 s between notes
+    // no higher than A3; the tracker reads it at D4, five semitones over
+    // the rest of his take, and its spectra only lean towards D3 (the
+    // comb gains 2.3 dB there). The take came out 48–62 for 48–57
+    // (seeds +1600000).
+    assert_range_within_a_semitone(&voices::sung_take(voice("baritone"), voices::Condition::Phone, 1_601_106));
+}
+
+#[test]
+fn a_low_note_read_an_octave_up_twice_through_a_phone_is_not_the_top_note() {
+    // A tenor through a phone band holds E3 for two seconds; the tracker
+    // reads its second half at E4, in two runs, two semitones over his
+    // top D4, and the spectra only lean towards E3. The take's top came
+    // out 64 for 62 (seeds +2800000; its lowest is still 2 semitones
+    // high, 52 for 50: his D3 read at D4 all along, where he sings D4).
+    let take = voices::sung_take(voice("tenor"), voices::Condition::Phone, 2_801_206);
+    let (_, highest) = sung_range_of(&take).expect("a sung take");
+    assert_eq!(highest, 62, "{}", take.name);
+}
+
+#[test]
 fn a_chord_the_voice_comes_in_over_is_not_the_lowest_note() {
     // A chord's D#4, G4 and A#4 sound alone at the take's start and repeat
     // at D#2's period; a bass comes in over them on A#3, D#2's third
