@@ -243,11 +243,8 @@ struct Evidence {
     run: Range<usize>,
     /// Median MIDI number of the run's frames.
     pitch: f64,
-    /// Where its spectra say the octave below (see the rules above): the
-    /// median of their gain there.
-    lower: Option<f64>,
-    /// Where they only lean that way (see `MIN_LEANING_GAIN_DB`).
-    leans: bool,
+    /// What its spectra say of its octave (see the rules above).
+    octave: Octave,
 }
 
 /// Moves down an octave every voiced run of `frames` whose harmonics say
@@ -282,16 +279,14 @@ pub(super) fn fit_octaves(samples: &[f32], rate: u32, frames: &mut [PitchFrame],
             } else {
                 Octave::Own
             };
-            let (lower, leans) = match octave {
-                Octave::Below(gain) => (Some(gain), false),
-                Octave::LeansBelow => (None, true),
-                Octave::Own => (None, false),
-            };
-            Evidence { run, pitch, lower, leans }
+            Evidence { run, pitch, octave }
         })
         .collect();
-    let mut sung: Vec<f64> =
-        runs.iter().filter(|r| r.lower.is_none()).flat_map(|r| midi_of(&frames[r.run.clone()])).collect();
+    let mut sung: Vec<f64> = runs
+        .iter()
+        .filter(|r| !matches!(r.octave, Octave::Below(_)))
+        .flat_map(|r| midi_of(&frames[r.run.clone()]))
+        .collect();
     let Some((lowest, highest)) = super::range_between(&mut sung, RANGE_QUANTILE, RANGE_MARGIN) else {
         return;
     };
@@ -299,7 +294,7 @@ pub(super) fn fit_octaves(samples: &[f32], rate: u32, frames: &mut [PitchFrame],
     // `TWIN_SEMITONES` of `pitch`.
     let sung_at = |pitch: f64| sung.iter().filter(|m| (*m - pitch).abs() <= TWIN_SEMITONES).count();
     let moves = |r: &Evidence| {
-        let Some(gain) = r.lower else { return false };
+        let Octave::Below(gain) = r.octave else { return false };
         let below = r.pitch - 12.0;
         let above_the_take = r.pitch > highest && below >= lowest;
         let under_the_take = below < lowest
@@ -312,12 +307,15 @@ pub(super) fn fit_octaves(samples: &[f32], rate: u32, frames: &mut [PitchFrame],
     // says so plainly: it lies above the range of the runs the spectra
     // neither question nor lean on, and its octave below inside it.
     let mut plain: Vec<f64> =
-        runs.iter().filter(|r| r.lower.is_none() && !r.leans).flat_map(|r| midi_of(&frames[r.run.clone()])).collect();
+        runs.iter().filter(|r| matches!(r.octave, Octave::Own)).flat_map(|r| midi_of(&frames[r.run.clone()])).collect();
     let plain_range = super::range_between(&mut plain, RANGE_QUANTILE, RANGE_MARGIN);
     let leaning_moves =
         |r: &Evidence| plain_range.is_some_and(|(lowest, highest)| r.pitch > highest && r.pitch - 12.0 >= lowest);
-    let moving: Vec<Range<usize>> =
-        runs.iter().filter(|r| if r.leans { leaning_moves(r) } else { moves(r) }).map(|r| r.run.clone()).collect();
+    let moving: Vec<Range<usize>> = runs
+        .iter()
+        .filter(|r| if matches!(r.octave, Octave::LeansBelow) { leaning_moves(r) } else { moves(r) })
+        .map(|r| r.run.clone())
+        .collect();
     for run in moving {
         for frame in &mut frames[run] {
             frame.hz = frame.hz.map(|hz| hz / 2.0);
@@ -473,13 +471,22 @@ mod tests {
     /// `seconds` of a tone at `hz` with harmonics `from..=20` (falling 3 dB
     /// per harmonic) under 4 kHz: from 3 on, a low voice through a phone.
     fn tone(hz: f64, from: usize, seconds: f64) -> Vec<f32> {
+        tone_with_odd(hz, from, seconds, 0.0)
+    }
+
+    /// `tone`, its odd harmonics `odd_db` under where they would be.
+    fn tone_with_odd(hz: f64, from: usize, seconds: f64, odd_db: f64) -> Vec<f32> {
         let n = (f64::from(RATE) * seconds) as usize;
+        let odd = 10f64.powf(odd_db / 20.0);
         (0..n)
             .map(|i| {
                 let t = i as f64 / f64::from(RATE);
                 let sum: f64 = (from..=20)
                     .filter(|h| *h as f64 * hz < 4000.0)
-                    .map(|h| 0.1 * 10f64.powf(-0.15 * h as f64) * (2.0 * PI * h as f64 * hz * t).sin())
+                    .map(|h| {
+                        let level = if h % 2 == 1 { odd } else { 1.0 };
+                        level * 0.1 * 10f64.powf(-0.15 * h as f64) * (2.0 * PI * h as f64 * hz * t).sin()
+                    })
                     .sum();
                 sum as f32
             })
@@ -492,19 +499,12 @@ mod tests {
     /// harmonics stand 0.4 as far as the even ones) without saying so.
     fn f3_leaning_from_f4() -> Vec<f32> {
         let mut state = 12_345u64;
-        (0..RATE as usize)
-            .map(|i| {
-                let t = i as f64 / f64::from(RATE);
-                let sum: f64 = (3..=20)
-                    .filter(|h| *h as f64 * 174.6 < 4000.0)
-                    .map(|h| {
-                        let odd = if h % 2 == 1 { 10f64.powf(-12.0 / 20.0) } else { 1.0 };
-                        odd * 0.1 * 10f64.powf(-0.15 * h as f64) * (2.0 * PI * h as f64 * 174.6 * t).sin()
-                    })
-                    .sum();
+        tone_with_odd(174.6, 3, 1.0, -12.0)
+            .into_iter()
+            .map(|x| {
                 state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
                 let noise = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
-                (sum + 0.2 * noise) as f32
+                (f64::from(x) + 0.2 * noise) as f32
             })
             .collect()
     }
