@@ -337,6 +337,18 @@ fn a_low_note_read_an_octave_up_twice_through_a_phone_is_not_the_top_note() {
 }
 
 #[test]
+fn a_note_read_an_octave_up_midway_through_a_voiced_run_in_reverb_is_not_the_top_note() {
+    // A soprano in reverb holds B4 for two seconds; the tracker leaps to
+    // B5 from one frame to the next and back 0.55 s later, three
+    // semitones over her top G#5, with no unvoiced frame around the
+    // leaps. Judged with the B4 around it, the run was B4's; judged
+    // alone, its spectra say B4 (the comb gains 17-19 dB at half the f0,
+    // the odd harmonics stand 5-6 dB under the even ones). The take came
+    // out 71-83 for 71-80 (seeds +3200000).
+    assert_range_within_a_semitone(&voices::sung_take(voice("soprano"), voices::Condition::Reverb, 3_207_504));
+}
+
+#[test]
 fn a_chord_the_voice_comes_in_over_is_not_the_lowest_note() {
     // A chord's D#4, G4 and A#4 sound alone at the take's start and repeat
     // at D#2's period; a bass comes in over them on A#3, D#2's third
