@@ -349,6 +349,16 @@ fn a_note_read_an_octave_up_midway_through_a_voiced_run_in_reverb_is_not_the_top
 }
 
 #[test]
+fn a_lowest_note_read_flat_at_first_in_reverb_counts_as_held() {
+    // A baritone in reverb holds F3 for 0.66 s straight after his E4;
+    // the tracker reads its first 0.21 s at the E4's octave below (51.9)
+    // and the next 0.23 s at F3: two pieces, each too short alone to
+    // count towards a range's end. The take came out 55-64 for 53-64
+    // (seeds +2000000).
+    assert_range_within_a_semitone(&voices::sung_take(voice("baritone"), voices::Condition::Reverb, 2_001_104));
+}
+
+#[test]
 fn a_chord_the_voice_comes_in_over_is_not_the_lowest_note() {
     // A chord's D#4, G4 and A#4 sound alone at the take's start and repeat
     // at D#2's period; a bass comes in over them on A#3, D#2's third
