@@ -113,7 +113,13 @@ const MAX_ODD_DEFICIT_DB: f64 = 4.0;
 /// f0): of the runs that pass the share rule and not the deficit, the
 /// 15 read at their own pitch, all high voices over backing chords, gain
 /// 2.6–10.8 dB; the one read an octave up (a mezzo's in reverb, 4.2 dB
-/// less) gains 17.0.
+/// less) gains 17.0. With this and `OCTAVE_LEAP_TOLERANCE`, take by
+/// take: looked at, +0 to +1200000 by 200000 with their stress sets
+/// (180, 179, 178, 180, 179 and 178/180) and the sampled FluidR3 voices
+/// (52/54) unchanged; held out, +3200000 177 → 178/180 (the soprano
+/// above, looked at), and +300000, +700000, +1600000, +2000000,
+/// +2400000, +2800000 and +3600000 (179, 179, 180, 179, 178, 178 and
+/// 180/180) and the held-out soundfonts (106/108) unchanged.
 const MIN_CLEAR_GAIN_DB: f64 = 12.0;
 const MAX_CLEAR_ODD_DEFICIT_DB: f64 = 7.0;
 /// ...and the harmonics must stand at least this far over the quarter
