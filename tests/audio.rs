@@ -307,6 +307,15 @@ fn an_altos_quiet_first_note_over_a_chord_note_an_octave_under_it_is_not_her_low
 }
 
 #[test]
+fn a_note_read_at_the_period_it_shares_with_the_reverb_of_the_note_before_is_not_the_lowest() {
+    // A mezzo in reverb sings E5 straight after A4: A4 still sounds as E5
+    // begins, and the mixture repeats at A3's period (an octave under A4,
+    // a twelfth under E5). The tracker read E5's first 0.47 s at A3, and
+    // the take came out 57–76 for 67–76 (seeds +4400000).
+    assert_range_within_a_semitone(&voices::sung_take(voice("mezzo"), voices::Condition::Reverb, 4_404_404));
+}
+
+#[test]
 fn a_phrase_read_an_octave_up_in_room_noise_does_not_raise_the_top_note() {
     // A soprano in 10 dB room noise sings G#5, F#4 to B4, then F#5 and
     // G#5; the tracker reads most of her F#4 to B4 an octave up, where the

@@ -47,7 +47,7 @@
 use std::ops::Range;
 
 use super::comb::{noise_floor, Comb, Levels, Spectra};
-use super::{median, PitchFrame, PitchSettings};
+use super::{median, midi_of, range_outside, shift, PitchFrame, PitchSettings};
 use crate::domain::hz_to_midi;
 
 /// A spectrum every this many frames of a run.
@@ -416,13 +416,7 @@ pub(super) fn lift_chord_periods(samples: &[f32], rate: u32, frames: &mut [Pitch
         // Asked only of a run the comb leaves in doubt.
         let under_the_take = || {
             let pitch = median(&mut midi_of(&frames[run.clone()]));
-            let mut rest: Vec<f64> = frames
-                .iter()
-                .enumerate()
-                .filter(|(k, _)| !run.contains(k))
-                .filter_map(|(_, f)| f.hz.map(hz_to_midi))
-                .collect();
-            super::range_between(&mut rest, RANGE_QUANTILE, RANGE_MARGIN).is_some_and(|(lowest, _)| pitch < lowest)
+            range_outside(frames, &run, RANGE_QUANTILE, RANGE_MARGIN).is_some_and(|(lowest, _)| pitch < lowest)
         };
         let lift = LIFTS.iter().zip(&margins).find_map(|(lift, margin)| {
             let factor = lift.teeth as f64;
@@ -442,13 +436,6 @@ pub(super) fn lift_chord_periods(samples: &[f32], rate: u32, frames: &mut [Pitch
         if seconds_sung_near(frames, &run, above, settings.hop_seconds) >= MIN_TWIN_SECONDS {
             shift(&mut frames[run], 2.0);
         }
-    }
-}
-
-/// Multiplies the f0 of every voiced frame of `frames` by `factor`.
-fn shift(frames: &mut [PitchFrame], factor: f64) {
-    for frame in frames {
-        frame.hz = frame.hz.map(|hz| hz * factor);
     }
 }
 
@@ -480,11 +467,6 @@ fn runs_of_one_octave(frames: &[PitchFrame]) -> Vec<Range<usize>> {
         runs.push(start..run.end);
     }
     runs
-}
-
-/// The MIDI numbers of the voiced `frames`.
-fn midi_of(frames: &[PitchFrame]) -> Vec<f64> {
-    frames.iter().filter_map(|f| f.hz.map(hz_to_midi)).collect()
 }
 
 /// One spectrum's reading of a run's octave.

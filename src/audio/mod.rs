@@ -39,6 +39,34 @@ fn range_between(sung: &mut [f64], quantile: f64, margin: f64) -> Option<(f64, f
     Some((at(quantile) - margin, at(1.0 - quantile) + margin))
 }
 
+/// The range (as [`range_between`]) of the voiced `frames` outside `run`.
+fn range_outside(
+    frames: &[PitchFrame],
+    run: &std::ops::Range<usize>,
+    quantile: f64,
+    margin: f64,
+) -> Option<(f64, f64)> {
+    let mut rest: Vec<f64> = frames
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| !run.contains(k))
+        .filter_map(|(_, f)| f.hz.map(crate::domain::hz_to_midi))
+        .collect();
+    range_between(&mut rest, quantile, margin)
+}
+
+/// The MIDI numbers of the voiced `frames`.
+fn midi_of(frames: &[PitchFrame]) -> Vec<f64> {
+    frames.iter().filter_map(|f| f.hz.map(crate::domain::hz_to_midi)).collect()
+}
+
+/// Multiplies the f0 of every voiced frame of `frames` by `factor`.
+fn shift(frames: &mut [PitchFrame], factor: f64) {
+    for frame in frames {
+        frame.hz = frame.hz.map(|hz| hz * factor);
+    }
+}
+
 /// The maximal stretches of `0..len` where `holds` is true, in order.
 fn runs_where(len: usize, holds: impl Fn(usize) -> bool) -> Vec<std::ops::Range<usize>> {
     let mut runs = Vec::new();

@@ -154,6 +154,7 @@ pub fn track_pitch(samples: &[f32], sample_rate: u32, settings: &PitchSettings) 
         .collect();
     super::harmonic_octave::lift_chord_periods(samples, sample_rate, &mut frames, settings);
     super::harmonic_octave::fit_octaves(samples, sample_rate, &mut frames, settings);
+    super::octave::lift_shared_periods(&mut frames);
     clearer_of_moved_periods(&mut frames, &chosen, &candidates, rate);
     super::buried::hear_buried_notes(samples, sample_rate, &mut frames, floor, settings);
     frames
