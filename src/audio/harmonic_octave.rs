@@ -40,9 +40,9 @@
 //! tooth, and the run moves up a twelfth; where the run lies under the
 //! rest of the take, a smaller margin is enough (a quiet note over a
 //! chord note about as loud). An octave lift asks less too where the
-//! sings the run's octave above elsewhere. A run read an octave low for any other
-//! reason is the difference function's and the take's range's to catch
-//! ([`super::octave`]).
+//! take sings the run's octave above elsewhere. A run read an octave low
+//! for any other reason is the difference function's and the take's
+//! range's to catch ([`super::octave`]).
 
 use std::ops::Range;
 

@@ -14,6 +14,8 @@ mod resample;
 mod timbre;
 mod wav;
 
+use crate::domain::hz_to_midi;
+
 pub use decode::{decode_to_mono, AudioError, Decoded};
 pub use pitch::{track_pitch, PitchFrame, PitchSettings};
 pub use range::{sung_range, SungRange};
@@ -46,18 +48,14 @@ fn range_outside(
     quantile: f64,
     margin: f64,
 ) -> Option<(f64, f64)> {
-    let mut rest: Vec<f64> = frames
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| !run.contains(k))
-        .filter_map(|(_, f)| f.hz.map(crate::domain::hz_to_midi))
-        .collect();
+    let mut rest: Vec<f64> =
+        frames.iter().enumerate().filter(|(k, _)| !run.contains(k)).filter_map(|(_, f)| f.hz.map(hz_to_midi)).collect();
     range_between(&mut rest, quantile, margin)
 }
 
 /// The MIDI numbers of the voiced `frames`.
 fn midi_of(frames: &[PitchFrame]) -> Vec<f64> {
-    frames.iter().filter_map(|f| f.hz.map(crate::domain::hz_to_midi)).collect()
+    frames.iter().filter_map(|f| f.hz.map(hz_to_midi)).collect()
 }
 
 /// Multiplies the f0 of every voiced frame of `frames` by `factor`.

@@ -333,8 +333,9 @@ mod tests {
 
     #[test]
     fn a_run_at_the_period_an_a4_and_the_e5_after_it_share_moves_to_the_e5() {
-        // A3 between A4 and E5, under G4–C5: an octave under the one and a
-        // twelfth under the other, what A4's reverb and E5 have in common.
+        // A3 between A4 and E5, under the rest (G4 to E5): an octave under
+        // the one and a twelfth under the other, the period A4's reverb
+        // and E5 share.
         let mut frames = sung(&[(67.0, 1.0), (69.0, 1.0), (57.0, 0.4), (76.0, 1.0), (72.0, 1.0)]);
         lift_shared_periods(&mut frames);
         assert_eq!(run_pitches(&frames), [67, 69, 76, 76, 72]);
