@@ -278,9 +278,11 @@ const MIN_TWELFTH_UNDER_THE_TAKE_DB: f64 = 5.0;
 /// +700000, +1600000, +2000000, +2400000, +2800000 and +3600000 (179,
 /// 179, 180, 180, 178, 178 and 180/180), +4000000 and +4400000 (run once
 /// before this rule, never looked into: 177 and 178/180), and the
-/// held-out soundfonts (106/108) unchanged. No stress set gains or loses
-/// a take (on +800000 and +4000000 a top note or two within a semitone
-/// moves by one).
+/// held-out soundfonts (106/108) unchanged; +4800000 and +5200000, first
+/// run with this rule and the shared-period move after it, 180 and
+/// 179/180, as without both. No stress set gains or loses a take (on
+/// +800000 and +4000000 a top note or two within a semitone moves by
+/// one).
 const MIN_TWINNED_CHORD_MARGIN_DB: f64 = 3.0;
 /// The lifts [`lift_chord_periods`] tries, in order.
 const LIFTS: [Lift; 2] = [
