@@ -49,7 +49,7 @@ const MIN_STABLE_SECONDS: f64 = 0.5;
 /// The lowest and highest note are where at least this much held singing
 /// lies at or beyond them (and at least `EXTREME_SHARE` of it): a squeak
 /// or a growl of a moment does not widen the range.
-const EXTREME_SECONDS: f64 = 0.4;
+pub(super) const EXTREME_SECONDS: f64 = 0.4;
 const EXTREME_SHARE: f64 = 0.02;
 /// Only notes held at least this long count towards the extremes (while
 /// there are enough of them): a comfortable note is sustained, and two
