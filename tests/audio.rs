@@ -309,7 +309,7 @@ fn an_altos_quiet_first_note_over_a_chord_note_an_octave_under_it_is_not_her_low
 #[test]
 fn a_quiet_low_note_held_through_a_phone_band_is_not_read_at_its_octave_above() {
     // Through a phone's band, an alto's A3 held a second and a tenor's F#3
-    // held 1.6 s and again 0.6 s, each about 10 dB under their other
+    // held 1.6 s and again 0.6 s, some 10–13 dB under their other
     // notes, were read at A4 and F#4, pitches they sing elsewhere. The
     // comb gains only 5.1, and 4.1 and 4.8 dB, an octave down, and the takes
     // came out 61–69 for 57–69 and 56–66 for 54–65 (seeds +4000000).

@@ -201,7 +201,7 @@ const MAX_EXTENSION: f64 = 10.0;
 /// low note's odd harmonics stand little over the noise, and a median
 /// over a dozen spectra or more is steady where one over a few is not.
 /// An alto's A3 held a second and a tenor's F#3 held 1.6 s and 0.6 s,
-/// each about 10 dB under their other notes, were read at their octave
+/// some 10–13 dB under their other notes, were read at their octave
 /// above, pitches both sing elsewhere, with gains of 5.1, 4.1 and 4.8 dB
 /// (held-out seeds +4000000: lowest 61 for 57 and 56 for 54). Looked at
 /// (the additive voices, seeds +0 to +1200000 by 200000, with the stress
@@ -213,10 +213,11 @@ const MAX_EXTENSION: f64 = 10.0;
 /// With it, take by take: looked at, +0 to +1200000 (180, 180, 178, 180,
 /// 179 and 178/180), their stress sets and the sampled FluidR3 voices
 /// (52/54) unchanged; held out, +4000000 177 → 179/180 (the two takes
-/// above, looked at), +300000 and +700000 179 → 180/180 and +5200000
-/// 179 → 180/180 (a baritone's lowest through a phone, 53 for 51, in
-/// each), +1600000 to +3600000, +4400000, +4800000, +5600000 and
-/// +6000000 (the last two first run this way: 180 and 177/180) and
+/// above, looked at), +300000, +700000 and +5200000 179 → 180/180 (a
+/// baritone's lowest through a phone in each: 53 for 51, 55 for 53, 53
+/// for 51), +1000000 (178/180), +1600000 to +3600000, +4400000,
+/// +4800000, +5600000 and +6000000 (the last two first run this way: 180
+/// and 177/180) and
 /// their stress sets unchanged; the held-out soundfonts 106 → 107/108
 /// (TimGM6mb's baritone through a phone, 54 for 52).
 const MIN_EXTENDING_GAIN_DB: f64 = 6.0;
