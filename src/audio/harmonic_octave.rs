@@ -204,22 +204,22 @@ const MAX_EXTENSION: f64 = 10.0;
 /// some 10–13 dB under their other notes, were read at their octave
 /// above, pitches both sing elsewhere, with gains of 5.1, 4.1 and 4.8 dB
 /// (held-out seeds +4000000: lowest 61 for 57 and 56 for 54). Looked at
-/// (the additive voices, seeds +0 to +1200000 by 200000, with the stress
-/// sets; runs classed by their true f0): of the runs whose octave below
-/// lies under the range and whose pitch is sung elsewhere, four gain
-/// under 6 dB, none held 0.4 s (two read an octave up, 0.11 and 0.30 s;
-/// a bass's own note under the stress set's chords, 0.17 s at 5.0 dB; a
-/// glide, 0.09 s); every such run held that long is read an octave up.
-/// With it, take by take: looked at, +0 to +1200000 (180, 180, 178, 180,
-/// 179 and 178/180), their stress sets and the sampled FluidR3 voices
+/// (the additive voices, seeds +0, +200000, +400000, +600000, +800000
+/// and +1200000, with the stress sets; runs classed by their true f0):
+/// of the runs whose octave below lies under the range and whose pitch
+/// is sung elsewhere, four gain under 6 dB, none held 0.4 s (two read an
+/// octave up, 0.11 and 0.30 s; a bass's own note under the stress set's
+/// chords, 0.17 s at 5.0 dB; a glide, 0.09 s); every such run held that
+/// long is read an octave up.
+/// With it, take by take: looked at, those six (180, 180, 178, 180, 179
+/// and 178/180), their stress sets and the sampled FluidR3 voices
 /// (52/54) unchanged; held out, +4000000 177 → 179/180 (the two takes
 /// above, looked at), +300000, +700000 and +5200000 179 → 180/180 (a
 /// baritone's lowest through a phone in each: 53 for 51, 55 for 53, 53
 /// for 51), +1000000 (178/180), +1600000 to +3600000, +4400000,
 /// +4800000, +5600000 and +6000000 (the last two first run this way: 180
-/// and 177/180) and
-/// their stress sets unchanged; the held-out soundfonts 106 → 107/108
-/// (TimGM6mb's baritone through a phone, 54 for 52).
+/// and 177/180) and their stress sets unchanged; the held-out soundfonts
+/// 106 → 107/108 (TimGM6mb's baritone through a phone, 54 for 52).
 const MIN_EXTENDING_GAIN_DB: f64 = 6.0;
 const MIN_TWIN_SECONDS: f64 = 0.2;
 const TWIN_SEMITONES: f64 = 1.0;
