@@ -211,9 +211,9 @@ const MAX_EXTENSION: f64 = 10.0;
 /// octave up, 0.11 and 0.30 s; a bass's own note under the stress set's
 /// chords, 0.17 s at 5.0 dB; a glide, 0.09 s); every such run held that
 /// long is read an octave up.
-/// With it, take by take: looked at, those six (180, 180, 178, 180, 179
-/// and 178/180), their stress sets and the sampled FluidR3 voices
-/// (52/54) unchanged; held out, +4000000 177 → 179/180 (the two takes
+/// With it, take by take: tuned on, +0 (180/180); looked at, the other
+/// five (180, 178, 180, 179 and 178/180); their stress sets and the
+/// sampled FluidR3 voices (52/54) unchanged; held out, +4000000 177 → 179/180 (the two takes
 /// above, looked at), +300000, +700000 and +5200000 179 → 180/180 (a
 /// baritone's lowest through a phone in each: 53 for 51, 55 for 53, 53
 /// for 51), +1000000 (178/180), +1600000 to +3600000, +4400000,
