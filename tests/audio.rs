@@ -329,6 +329,15 @@ fn a_lowest_note_read_an_octave_up_three_times_through_a_phone_band_does_not_rai
 }
 
 #[test]
+fn a_lowest_note_read_at_the_top_notes_pitch_through_a_high_pass_is_not_lost() {
+    // Through a 300 Hz high-pass a mezzo's D#4, held a second, was read
+    // at D#5, her top note's pitch, for its first 0.66 s; the 0.35 s read
+    // right after it was too short to be her lowest. The take came out
+    // 67–75 for 63–75 (seeds +1000000).
+    assert_range_within_a_semitone(&voices::sung_take(voice("mezzo"), voices::Condition::HighPass, 1_004_405));
+}
+
+#[test]
 fn a_quiet_lowest_note_through_a_phone_band_heard_under_the_noise_counts() {
     // Through a phone's band a tenor's B3, 0.7 s about 11 dB under his
     // other notes, is as loud as the line's noise: the tracker voiced
